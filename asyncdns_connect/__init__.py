@@ -1,0 +1,36 @@
+"""asyncdns_connect: a fast, TTL-correct asyncio DNS layer for aiohttp and httpx.
+
+``Resolver`` is the shared engine (c-ares, per-host TTL cache, serve-stale,
+RFC 6724/8305 ordering). ``asyncdns_connect.aiohttp`` and ``asyncdns_connect.httpx``
+plug it into those clients; ``asyncdns_connect.testing`` is a loopback DNS server
+for tests. Importing this package imports neither aiohttp nor httpx.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    AddressPolicyError,
+    DNSError,
+    DNSTimeoutError,
+    InvalidHostError,
+    NameNotFoundError,
+    NoAddressError,
+    RefusedError,
+    ResolverClosedError,
+    ServerFailureError,
+)
+from ._types import Address
+
+__all__ = [
+    "Address",
+    "AddressPolicyError",
+    "DNSError",
+    "DNSTimeoutError",
+    "InvalidHostError",
+    "NameNotFoundError",
+    "NoAddressError",
+    "RefusedError",
+    "ResolverClosedError",
+    "ServerFailureError",
+]
+__version__ = "0.1.0"

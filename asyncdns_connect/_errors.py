@@ -1,0 +1,133 @@
+"""The error types, and the one place where c-ares status codes become them.
+
+Every failure a caller can see is a :class:`DNSError`: an ``OSError`` built as
+``(errno, message)`` so that aiohttp's connector wraps it in
+``ClientConnectorDNSError`` and httpx users can catch ``OSError``. ``errno`` is
+the c-ares status code (as in aiodns); the message names the host and the reason.
+"""
+
+from __future__ import annotations
+
+import pycares.errno as ares_errno
+
+__all__ = [
+    "AddressPolicyError",
+    "DNSError",
+    "InvalidHostError",
+    "NameNotFoundError",
+    "NoAddressError",
+    "RefusedError",
+    "ResolverClosedError",
+    "ServerFailureError",
+    "DNSTimeoutError",
+    "error_for_status",
+]
+
+
+class DNSError(OSError):
+    """A lookup failed. ``host`` is the name asked for, ``reason`` a short text."""
+
+    host: str
+    reason: str
+
+    def __init__(self, errno: int, message: str, *, host: str = "", reason: str = "") -> None:
+        super().__init__(errno, message)
+        self.host = host
+        self.reason = reason or message
+
+    @classmethod
+    def for_host(cls, host: str, reason: str, errno: int | None = None) -> DNSError:
+        code = cls.default_errno if errno is None else errno
+        return cls(code, f"cannot resolve {host!r}: {reason}", host=host, reason=reason)
+
+    default_errno: int = ares_errno.ARES_EBADRESP
+
+    @property
+    def transient(self) -> bool:
+        """True for failures that say nothing about the name (serve stale on these)."""
+        return False
+
+
+class NameNotFoundError(DNSError):
+    """NXDOMAIN: the name does not exist."""
+
+    default_errno = ares_errno.ARES_ENOTFOUND
+
+
+class NoAddressError(DNSError):
+    """NODATA: the name exists but has no address of the family asked for."""
+
+    default_errno = ares_errno.ARES_ENODATA
+
+
+class ServerFailureError(DNSError):
+    """The server answered SERVFAIL, sent a broken answer, or could not be reached."""
+
+    default_errno = ares_errno.ARES_ESERVFAIL
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class DNSTimeoutError(DNSError):
+    """No server answered in time."""
+
+    default_errno = ares_errno.ARES_ETIMEOUT
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class RefusedError(DNSError):
+    """The server refused the query."""
+
+    default_errno = ares_errno.ARES_EREFUSED
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class InvalidHostError(DNSError, ValueError):
+    """The host name is not a name that can be looked up; no query was sent."""
+
+    default_errno = ares_errno.ARES_EBADNAME
+
+
+class ResolverClosedError(DNSError):
+    """The resolver was closed before or during the lookup."""
+
+    default_errno = ares_errno.ARES_EDESTRUCTION
+
+
+class AddressPolicyError(DNSError):
+    """Every address of the name was refused by the resolver's address policy."""
+
+    default_errno = ares_errno.ARES_ENOTFOUND
+
+
+_BY_STATUS: dict[int, tuple[type[DNSError], str]] = {
+    ares_errno.ARES_ENOTFOUND: (NameNotFoundError, "name does not exist (NXDOMAIN)"),
+    ares_errno.ARES_ENODATA: (NoAddressError, "no record of that type (NODATA)"),
+    ares_errno.ARES_ESERVFAIL: (ServerFailureError, "server failure (SERVFAIL)"),
+    ares_errno.ARES_EREFUSED: (RefusedError, "query refused by the server (REFUSED)"),
+    ares_errno.ARES_ETIMEOUT: (DNSTimeoutError, "no answer from the DNS server (timeout)"),
+    ares_errno.ARES_ECONNREFUSED: (ServerFailureError, "DNS server unreachable (connection refused)"),
+    ares_errno.ARES_EFORMERR: (ServerFailureError, "server rejected the query (FORMERR)"),
+    ares_errno.ARES_ENOTIMP: (ServerFailureError, "server does not implement the query (NOTIMP)"),
+    ares_errno.ARES_EBADRESP: (ServerFailureError, "malformed answer from the DNS server"),
+    ares_errno.ARES_EBADNAME: (InvalidHostError, "invalid host name"),
+    ares_errno.ARES_EBADQUERY: (InvalidHostError, "invalid query"),
+    ares_errno.ARES_EDESTRUCTION: (ResolverClosedError, "resolver closed"),
+    ares_errno.ARES_ECANCELLED: (ResolverClosedError, "lookup cancelled"),
+}
+
+
+def error_for_status(host: str, status: int) -> DNSError:
+    """Map a c-ares status code to the typed error naming ``host``."""
+    cls, reason = _BY_STATUS.get(status, (ServerFailureError, ""))
+    if not reason:
+        reason = f"{ares_errno.strerror(status)} (c-ares status {status})"
+    return cls.for_host(host, reason, status)

@@ -1,0 +1,1 @@
+"""A programmable loopback DNS server for tests."""

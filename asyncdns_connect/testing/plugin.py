@@ -1,0 +1,1 @@
+"""pytest plugin: the ``dns_server`` fixture (filled in by the testing server work)."""
