@@ -8,6 +8,7 @@ for tests. Importing this package imports neither aiohttp nor httpx.
 
 from __future__ import annotations
 
+from ._config import TtlConfig
 from ._errors import (
     AddressPolicyError,
     DNSError,
@@ -19,10 +20,14 @@ from ._errors import (
     ResolverClosedError,
     ServerFailureError,
 )
+from ._policy import AddressPolicy
+from ._resolver import Resolver
+from ._stats import Stats
 from ._types import Address
 
 __all__ = [
     "Address",
+    "AddressPolicy",
     "AddressPolicyError",
     "DNSError",
     "DNSTimeoutError",
@@ -30,7 +35,10 @@ __all__ = [
     "NameNotFoundError",
     "NoAddressError",
     "RefusedError",
+    "Resolver",
     "ResolverClosedError",
     "ServerFailureError",
+    "Stats",
+    "TtlConfig",
 ]
 __version__ = "0.1.0"

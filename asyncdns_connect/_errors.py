@@ -114,7 +114,8 @@ _BY_STATUS: dict[int, tuple[type[DNSError], str]] = {
     ares_errno.ARES_ESERVFAIL: (ServerFailureError, "server failure (SERVFAIL)"),
     ares_errno.ARES_EREFUSED: (RefusedError, "query refused by the server (REFUSED)"),
     ares_errno.ARES_ETIMEOUT: (DNSTimeoutError, "no answer from the DNS server (timeout)"),
-    ares_errno.ARES_ECONNREFUSED: (ServerFailureError, "DNS server unreachable (connection refused)"),
+    ares_errno.ARES_ECONNREFUSED: (
+        ServerFailureError, "DNS server unreachable (connection refused)"),
     ares_errno.ARES_EFORMERR: (ServerFailureError, "server rejected the query (FORMERR)"),
     ares_errno.ARES_ENOTIMP: (ServerFailureError, "server does not implement the query (NOTIMP)"),
     ares_errno.ARES_EBADRESP: (ServerFailureError, "malformed answer from the DNS server"),
@@ -129,5 +130,8 @@ def error_for_status(host: str, status: int) -> DNSError:
     """Map a c-ares status code to the typed error naming ``host``."""
     cls, reason = _BY_STATUS.get(status, (ServerFailureError, ""))
     if not reason:
-        reason = f"{ares_errno.strerror(status)} (c-ares status {status})"
+        text = ares_errno.strerror(status)
+        if isinstance(text, bytes):
+            text = text.decode("ascii", "replace")
+        reason = f"{text} (c-ares status {status})"
     return cls.for_host(host, reason, status)
