@@ -1,0 +1,182 @@
+"""Destination address order: RFC 6724 section 6, then RFC 8305 interleaving.
+
+Hand-written because no library does it for addresses we resolved ourselves:
+glibc and c-ares sort only inside their own ``getaddrinfo``, and
+aiohappyeyeballs interleaves addrinfo tuples but never sorts. The source
+address of each destination comes from a UDP ``connect()`` (no packet is sent)
+and is cached per destination, so run the sort when an answer is stored in a
+cache, not on every lookup.
+
+Rules 3, 4 and 7 need facts a socket does not tell us (deprecated, home,
+native) and are skipped, as Go does. Rule 9 applies to IPv6 only, also as Go
+does: on IPv4 it pins every client to the round-robin address nearest its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Container, Mapping, Sequence
+from itertools import zip_longest
+
+from ._types import Address
+
+__all__ = ["clear_route_cache", "demote", "interleave", "order", "sort_destinations"]
+
+_V4_MAPPED = 0xFFFF << 32
+_LINK_LOCAL, _SITE_LOCAL, _GLOBAL = 0x2, 0x5, 0xE
+
+# RFC 6724 section 2.1 as (prefix length, prefix, precedence, label), longest
+# prefix first so the first match is the longest.
+_POLICY_TABLE = sorted(
+    (
+        (net.prefixlen, int(net.network_address), precedence, label)
+        for net, precedence, label in (
+            (ipaddress.IPv6Network("::1/128"), 50, 0),
+            (ipaddress.IPv6Network("::/0"), 40, 1),
+            (ipaddress.IPv6Network("::ffff:0:0/96"), 35, 4),
+            (ipaddress.IPv6Network("2002::/16"), 30, 2),
+            (ipaddress.IPv6Network("2001::/32"), 5, 5),
+            (ipaddress.IPv6Network("fc00::/7"), 3, 13),
+            (ipaddress.IPv6Network("::/96"), 1, 3),
+            (ipaddress.IPv6Network("fec0::/10"), 1, 11),
+            (ipaddress.IPv6Network("3ffe::/16"), 1, 12),
+        )
+    ),
+    reverse=True,
+)
+
+_ROUTE_TTL = 60.0
+_ROUTE_CACHE_SIZE = 4096
+# destination IP -> (expiry on the monotonic clock, source IP or None if no route)
+_routes: dict[str, tuple[float, str | None]] = {}
+_routes_lock = threading.Lock()  # resolvers on several threads' loops share it
+
+
+def sort_destinations(addrs: Sequence[Address]) -> list[Address]:
+    """Sort by RFC 6724 rules 1, 2, 5, 6, 8, 9 and 10 (stable)."""
+    if len(addrs) < 2:
+        return list(addrs)
+    now = time.monotonic()
+    return _sort_with_sources(addrs, {a.host: _source_for(a.host, now) for a in addrs})
+
+
+def _sort_with_sources(
+    addrs: Sequence[Address], sources: Mapping[str, str | None]
+) -> list[Address]:
+    """Sort ``addrs`` given each one's source address (None: no route)."""
+
+    def key(addr: Address) -> tuple[int, ...]:
+        source = sources.get(addr.host)
+        return _rank(_to_int(addr.host), None if source is None else _to_int(source))
+
+    return sorted(addrs, key=key)
+
+
+def _rank(dest: int, source: int | None) -> tuple[int, ...]:
+    """Sort key for one destination: smaller sorts first; ties keep input order."""
+    precedence, label = _policy(dest)
+    scope = _scope(dest)
+    if source is None:  # rule 1; rules 2, 5 and 9 need a source
+        return (1, 1, 1, -precedence, scope, 0)
+    prefix = 0
+    if not _is_v4(dest) and not _is_v4(source):
+        # Rule 9 up to the usual /64 subnet, as the source's own prefix is unknown.
+        prefix = min(64, 128 - (dest ^ source).bit_length())
+    return (
+        0,
+        int(scope != _scope(source)),  # rule 2
+        int(label != _policy(source)[1]),  # rule 5
+        -precedence,  # rule 6
+        scope,  # rule 8
+        -prefix,  # rule 9
+    )
+
+
+def _to_int(ip: str) -> int:
+    """The address as 128 bits, IPv4 as IPv4-mapped, scope id dropped."""
+    parsed = ipaddress.ip_address(ip.partition("%")[0])
+    return int(parsed) | _V4_MAPPED if parsed.version == 4 else int(parsed)
+
+
+def _is_v4(ip: int) -> bool:
+    return ip >> 32 == 0xFFFF
+
+
+def _policy(ip: int) -> tuple[int, int]:
+    for prefixlen, prefix, precedence, label in _POLICY_TABLE:
+        shift = 128 - prefixlen
+        if ip >> shift == prefix >> shift:
+            return precedence, label
+    raise AssertionError("::/0 matches every address")
+
+
+def _scope(ip: int) -> int:
+    """RFC 6724 section 3.1 scope; IPv4 per section 3.2 (loopback is link-local)."""
+    if _is_v4(ip):
+        v4 = ip & 0xFFFFFFFF
+        return _LINK_LOCAL if v4 >> 24 == 127 or v4 >> 16 == 0xA9FE else _GLOBAL
+    if ip >> 120 == 0xFF:  # multicast carries its scope in the address
+        return (ip >> 112) & 0xF
+    if ip == 1 or ip >> 118 == 0x3FA:  # ::1, fe80::/10
+        return _LINK_LOCAL
+    if ip >> 118 == 0x3FB:  # fec0::/10
+        return _SITE_LOCAL
+    return _GLOBAL
+
+
+def _source_for(dest: str, now: float) -> str | None:
+    """The source address the kernel would use for ``dest``, cached for 60 s."""
+    entry = _routes.get(dest)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    source = _probe_source(dest)
+    with _routes_lock:
+        _routes.pop(dest, None)  # re-insert at the end: eviction drops the oldest
+        if len(_routes) >= _ROUTE_CACHE_SIZE:
+            del _routes[next(iter(_routes))]
+        _routes[dest] = (now + _ROUTE_TTL, source)
+    return source
+
+
+def _probe_source(dest: str) -> str | None:
+    family = socket.AF_INET6 if ":" in dest else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((dest, 9))  # UDP: picks a route and a source, sends nothing
+            source: str = sock.getsockname()[0]
+    except OSError:  # ENETUNREACH, EADDRNOTAVAIL, no IPv6 at all...
+        return None
+    return source
+
+
+def clear_route_cache() -> None:
+    """Forget every probed source address (call when the network changed)."""
+    with _routes_lock:
+        _routes.clear()
+
+
+def interleave(addrs: Sequence[Address], first_family_count: int = 1) -> list[Address]:
+    """RFC 8305 section 4: ``first_family_count`` of the first family, then alternate."""
+    by_family: dict[socket.AddressFamily, list[Address]] = {}
+    for addr in addrs:
+        by_family.setdefault(addr.family, []).append(addr)
+    if not by_family:
+        return []
+    groups = list(by_family.values())
+    head = groups[0][: max(first_family_count, 1) - 1]
+    groups[0] = groups[0][len(head) :]
+    return head + [a for row in zip_longest(*groups) for a in row if a is not None]
+
+
+def order(addrs: Sequence[Address], first_family_count: int = 1) -> list[Address]:
+    """Sort by RFC 6724, then interleave families by RFC 8305."""
+    return interleave(sort_destinations(addrs), first_family_count)
+
+
+def demote(addrs: Sequence[Address], failed: Container[str]) -> list[Address]:
+    """Move addresses whose host is in ``failed`` to the end, keeping order otherwise."""
+    kept = [a for a in addrs if a.host not in failed]
+    return kept + [a for a in addrs if a.host in failed]
