@@ -161,16 +161,20 @@ class Engine:
         jobs = list(self._inflight) + list(self._waiting)
         self._inflight.clear()
         self._waiting.clear()
-        for fd in self._readers:
-            self._loop.remove_reader(fd)
-        for fd in self._writers:
-            self._loop.remove_writer(fd)
+        live = not self._loop.is_closed()
+        if live:
+            for fd in self._readers:
+                self._loop.remove_reader(fd)
+            for fd in self._writers:
+                self._loop.remove_writer(fd)
         self._readers.clear()
         self._writers.clear()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self._channel.close()
+        if not live:
+            return
         for job in jobs:
             if not job.future.done():
                 job.future.set_exception(

@@ -140,7 +140,8 @@ class Resolver:
         if self._engine is not None:
             self._engine.close()
         for task in list(self._inflight.values()) + list(self._background):
-            task.cancel()
+            if not task.get_loop().is_closed():
+                task.cancel()
         self._inflight.clear()
         self._cache.clear()
 

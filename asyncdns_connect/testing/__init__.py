@@ -1,1 +1,19 @@
-"""A programmable loopback DNS server for tests."""
+"""A programmable loopback DNS server for tests (``pip install asyncdns-connect[testing]``).
+
+``DNSServer`` (asyncio) and ``ThreadedDNSServer`` (its own thread) answer UDP and
+TCP on one port from a zone you edit while it runs, misbehave on request
+(``Fault``), and log every query so tests can count what reached the server.
+The pytest fixtures ``dns_server``, ``dns_server_v6`` and ``threaded_dns_server``
+come from ``asyncdns_connect.testing.plugin``, registered automatically.
+
+Messages are built with dnslib; see ``_responder`` for the few hand-made bytes.
+"""
+
+from __future__ import annotations
+
+from ._faults import Fault
+from ._log import QueryRecord
+from ._server import DNSServer
+from ._threaded import ThreadedDNSServer
+
+__all__ = ["DNSServer", "Fault", "QueryRecord", "ThreadedDNSServer"]
