@@ -285,6 +285,10 @@ class Engine:
     # -- callbacks (c-ares thread context: the loop thread, inside a channel call) --
 
     def _on_answer(self, job: _Job, result: Any, status: int | None) -> None:
+        if self._closed or job not in self._inflight:
+            # pycares destroys a closed (or pre-fork) channel on its own thread and
+            # cancels its queries there; their jobs were already failed by close().
+            return
         if job is self._submitting and job.ours and job.kind in ("query", "search"):
             # Answered from c-ares's cache; kept in case the retry is answered from it too.
             job.sync_hit = True
