@@ -18,7 +18,7 @@ import pycares
 
 from ._engine import Engine, QueryFailed
 
-__all__ = ["MAX_CHAIN", "SoaFinder", "addresses_in"]
+__all__ = ["MAX_CHAIN", "BadAnswer", "Chain", "SoaFinder"]
 
 MAX_CHAIN = 16
 _MAX_WALK = 8
@@ -30,42 +30,55 @@ class BadAnswer(Exception):
     """The answer is unusable (a CNAME loop, a chain too long)."""
 
 
-def addresses_in(result: Any, qname: str, qtype: int) -> tuple[tuple[str, ...], int]:
+class Chain:
     """The addresses of ``qtype`` at the end of the CNAME chain from ``qname``.
 
-    Returns ``(addresses, smallest TTL along the chain)``; addresses may be empty
-    (a chain that ends in no record of the type: NODATA).
+    Fed one answer at a time: ``follow`` returns the name to ask next when an
+    answer ends in a CNAME whose target it does not hold and no SOA says that is
+    all there is (servers cut long chains: knotd after 5, others after 8-16).
+    ``ttl`` is the smallest TTL along the chain.
     """
-    records = result.answer
-    if not records:
-        return (), 0
-    by_name: dict[str, list[Any]] = {}
-    for rec in records:
-        by_name.setdefault(rec.name.lower().rstrip("."), []).append(rec)
-    name = qname
-    if name not in by_name:
-        # The search list appended a domain: the answer is for qname.<domain>.
-        first = records[0].name.lower().rstrip(".")
-        if not first.startswith(qname + "."):
-            return (), 0
-        name = first
-    ttl: int | None = None
-    seen = set()
-    for _ in range(MAX_CHAIN + 1):
-        if name in seen:
-            raise BadAnswer(f"CNAME loop at {name!r}")
-        seen.add(name)
-        recs = by_name.get(name, ())
-        addrs = tuple(r.data.addr for r in recs if r.type == qtype)
-        for r in recs:
-            ttl = r.ttl if ttl is None else min(ttl, r.ttl)
-        if addrs:
-            return addrs, ttl or 0
-        cnames = [r.data.cname for r in recs if r.type == pycares.QUERY_TYPE_CNAME]
-        if not cnames:
-            return (), ttl or 0
-        name = cnames[0].lower().rstrip(".")
-    raise BadAnswer(f"CNAME chain longer than {MAX_CHAIN}")
+
+    def __init__(self, qname: str, qtype: int) -> None:
+        self.qname = qname
+        self.qtype = qtype
+        self.addrs: tuple[str, ...] = ()
+        self.ttl: int | None = None
+        self._seen: set[str] = set()
+
+    def follow(self, result: Any, asked: str) -> str | None:
+        records = result.answer
+        if not records:
+            return None
+        by_name: dict[str, list[Any]] = {}
+        for rec in records:
+            by_name.setdefault(rec.name.lower().rstrip("."), []).append(rec)
+        name = asked
+        if name not in by_name:
+            # The search list appended a domain: the answer is for asked.<domain>.
+            first = records[0].name.lower().rstrip(".")
+            if not first.startswith(asked + "."):
+                return None
+            name = first
+        while True:
+            if name in self._seen:
+                raise BadAnswer(f"CNAME loop at {name!r}")
+            if len(self._seen) > MAX_CHAIN:
+                raise BadAnswer(f"CNAME chain longer than {MAX_CHAIN}")
+            recs = by_name.get(name)
+            if recs is None:
+                has_soa = any(r.type == pycares.QUERY_TYPE_SOA for r in result.authority)
+                return None if has_soa else name
+            self._seen.add(name)
+            for r in recs:
+                self.ttl = r.ttl if self.ttl is None else min(self.ttl, r.ttl)
+            self.addrs = tuple(r.data.addr for r in recs if r.type == self.qtype)
+            if self.addrs:
+                return None
+            cnames = [r.data.cname for r in recs if r.type == pycares.QUERY_TYPE_CNAME]
+            if not cnames:
+                return None
+            name = cnames[0].lower().rstrip(".")
 
 
 class SoaFinder:

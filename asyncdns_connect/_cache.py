@@ -14,7 +14,7 @@ import socket
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ._errors import DNSError, NameNotFoundError, NoAddressError
+from ._errors import DNSError, pick_error
 from ._order import demote, order
 from ._types import Address
 
@@ -114,19 +114,8 @@ def _view(answers: tuple[Answer, ...], name: str, failed: set[str], first_family
         if failed:
             ordered = demote(ordered, failed)
         return View(tuple(ordered), expires, stale_until, prefetch_at)
-    return View(_combine_errors(answers, name), expires, expires, prefetch_at)
-
-
-def _combine_errors(answers: tuple[Answer, ...], name: str) -> DNSError:
     errors = [a.error for a in answers if a.error is not None]
-    for err in errors:
-        if isinstance(err, NameNotFoundError):
-            return err
-    if len(errors) == 1:
-        return errors[0]
-    if all(isinstance(e, NoAddressError) for e in errors):
-        return NoAddressError.for_host(name, "the name has no address record (NODATA)")
-    return errors[0] if errors else NoAddressError.for_host(name, "no address")
+    return View(pick_error(name, errors), expires, expires, prefetch_at)
 
 
 class HostCache:

@@ -21,6 +21,7 @@ __all__ = [
     "ServerFailureError",
     "DNSTimeoutError",
     "error_for_status",
+    "pick_error",
 ]
 
 
@@ -124,6 +125,24 @@ _BY_STATUS: dict[int, tuple[type[DNSError], str]] = {
     ares_errno.ARES_EDESTRUCTION: (ResolverClosedError, "resolver closed"),
     ares_errno.ARES_ECANCELLED: (ResolverClosedError, "lookup cancelled"),
 }
+
+
+def pick_error(host: str, errors: list[DNSError]) -> DNSError:
+    """The one error to report when every family failed.
+
+    NXDOMAIN is final; a policy refusal is what a caller guarding against SSRF
+    looks for; server trouble beats NODATA, since the other family may exist.
+    """
+    for kind in (NameNotFoundError, AddressPolicyError):
+        for err in errors:
+            if isinstance(err, kind):
+                return err
+    for err in errors:
+        if err.transient or isinstance(err, ResolverClosedError):
+            return err
+    if len(errors) == 1:
+        return errors[0]
+    return NoAddressError.for_host(host, "the name has no address record (NODATA)")
 
 
 def error_for_status(host: str, status: int) -> DNSError:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pycares
 
-from ._answers import BadAnswer, SoaFinder, addresses_in
+from ._answers import BadAnswer, Chain, SoaFinder
 from ._cache import Answer, HostCache, HostEntry, fresh_error
 from ._config import ResolverConfig, TtlConfig
 from ._engine import ChannelOptions, Engine, QueryFailed, parse_servers
@@ -33,6 +33,7 @@ from ._errors import (
     ResolverClosedError,
     ServerFailureError,
     error_for_status,
+    pick_error,
 )
 from ._hosts import HostsFile
 from ._names import normalize_host, parse_ip_literal, special_use
@@ -320,7 +321,7 @@ class Resolver:
                 ordered = demote(ordered, entry.failed)
             return tuple(ordered)
         errors = [a.error for a in have.values() if a.error is not None]
-        err = _pick_error(name, errors)
+        err = pick_error(name, errors)
         self._stats.errors[type(err).__name__] += 1
         raise fresh_error(err)
 
@@ -346,11 +347,19 @@ class Resolver:
         engine = self._bind()
         qtype = _QTYPE[family]
         try:
-            result = await engine.query(name, qtype, search=self._config.nameservers is None)
-            addrs, ttl = addresses_in(result, name, qtype)
+            chain = Chain(name, qtype)
+            query_name: str | None = name
+            search = self._config.nameservers is None
+            while query_name is not None:
+                result = await engine.query(query_name, qtype, search=search)
+                # A server may cut a long CNAME chain short: follow it on from its end.
+                query_name = chain.follow(result, query_name)
+                search = False
+            addrs, ttl = chain.addrs, chain.ttl or 0
         except QueryFailed as exc:
             return await self._negative_or_raise(name, family, exc.status)
         except BadAnswer as exc:
+            self._stats.errors["ServerFailureError"] += 1
             raise ServerFailureError.for_host(name, str(exc)) from None
         if not addrs:
             return await self._negative_or_raise(name, family, pycares.errno.ARES_ENODATA)
@@ -536,20 +545,6 @@ class Resolver:
 
 def _failed(family: int, err: DNSError) -> Answer:
     return Answer(socket.AddressFamily(family), (), err, 0, 0, 0)
-
-
-def _pick_error(name: str, errors: list[DNSError]) -> DNSError:
-    """NXDOMAIN is final; server trouble beats NODATA (the other family may exist)."""
-    for kind in (NameNotFoundError, AddressPolicyError):
-        for err in errors:
-            if isinstance(err, kind):
-                return err
-    for err in errors:
-        if err.transient or isinstance(err, ResolverClosedError):
-            return err
-    if len(errors) > 1:
-        return NoAddressError.for_host(name, "the name has no address record (NODATA)")
-    return errors[0] if errors else NoAddressError.for_host(name, "no address")
 
 
 def _family_name(family: int) -> str:
