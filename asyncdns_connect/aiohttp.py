@@ -142,6 +142,24 @@ class _Connector(aiohttp.TCPConnector):
                     host=host, reason="the address policy forbids it")
         return await super()._resolve_host(host, port, traces=traces)
 
+    async def _wrap_create_connection(
+        self, *args: Any, addr_infos: list[Any], req: Any, **kwargs: Any
+    ) -> Any:
+        # Learned fallback: addresses tried before the one that connected lost the
+        # race (broken path, black hole). The resolver puts them last for this host
+        # while its entry lives, so the next connection does not wait on them.
+        tried = [info[4][0] for info in addr_infos]
+        transport, protocol = await super()._wrap_create_connection(
+            *args, addr_infos=addr_infos, req=req, **kwargs)
+        peer = transport.get_extra_info("peername")
+        if tried and peer and peer[0] != tried[0] and not self._asyncdns_plugin.closed:
+            resolver = self._asyncdns_plugin.resolver
+            for ip in tried:
+                if ip == peer[0]:
+                    break
+                resolver.report_failure(req.host, ip)
+        return transport, protocol
+
     async def _release_plugin(self) -> None:
         if self._asyncdns_owns:
             await self._asyncdns_plugin.close()

@@ -218,6 +218,23 @@ async def test_black_holed_ipv6_falls_back_to_ipv4_fast(
             assert time.monotonic() - started < FAST
 
 
+async def test_a_new_connection_skips_the_address_that_just_failed(
+        dns_server: DNSServer, resolver: Resolver, webs: Web) -> None:
+    port = await webs.serve("127.0.0.1")
+    dns_server.add_host("learn.test", "127.0.0.1", "::1")
+    with black_hole("::1", port):
+        async with session_for(resolver, force_close=True) as session:
+            started = time.monotonic()
+            await get(session, f"http://learn.test:{port}/")
+            first = time.monotonic() - started
+            started = time.monotonic()
+            assert await get(session, f"http://learn.test:{port}/") == "ok 127.0.0.1"
+            second = time.monotonic() - started
+    assert first >= 0.2, "the first connection waits the Happy Eyeballs delay on ::1"
+    assert second < 0.15, f"the second paid the fallback again ({second:.3f} s)"
+    assert (await resolver.resolve("learn.test"))[0].host == "127.0.0.1"
+
+
 async def test_slow_aaaa_answer_does_not_delay_the_request(
         dns_server: DNSServer, resolver: Resolver, webs: Web) -> None:
     port = await webs.serve("127.0.0.1")
