@@ -34,6 +34,11 @@ class HostsFile:
         self._stamp: _Stamp = None
         self._entries: dict[str, HostsEntry] = {}
 
+    @property
+    def next_check(self) -> float:
+        """When (time.monotonic) the next lookup will look at the file again."""
+        return self._next_check
+
     def lookup(self, name: str) -> HostsEntry | None:
         """The (IPv4, IPv6) addresses of a normalised ``name``, None if not in the file."""
         now = time.monotonic()

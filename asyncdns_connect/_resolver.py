@@ -203,7 +203,10 @@ class Resolver:
             view = entry.views.get(family)
             if view is not None:
                 now = time.monotonic()
-                if now < view.expires:
+                hosts = self._hosts
+                # Once a second a hit takes the slow path, which reads a changed
+                # hosts file first: a name added there beats its cached DNS answer.
+                if now < view.expires and (hosts is None or now < hosts.next_check):
                     self._stats.hits += 1
                     if now >= view.prefetch_at:
                         self._prefetch(entry, family)
