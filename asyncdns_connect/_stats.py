@@ -15,7 +15,8 @@ class Stats:
     ``hits``: answered from a fresh cache entry; ``misses``: had to wait for DNS;
     ``stale``: answered from an expired entry because the refresh failed or was
     slow; ``prefetches``: background refreshes started by a hit near expiry;
-    ``merged``: callers that joined a lookup already in flight; ``queries``:
+    ``merged``: per-family queries a caller joined instead of sending (a caller
+    of both families joining both counts two); ``queries``:
     queries handed to c-ares; ``errors``: failures by error class name;
     ``cache_size``: hosts in the cache now.
     """

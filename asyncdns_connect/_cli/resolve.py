@@ -1,0 +1,210 @@
+"""``asyncdns-connect resolve``: the addresses of names, or their records of one type.
+
+Addresses come from ``Resolver.resolve`` in connection order with the TTL the
+cache gave them; ``--type`` asks ``Resolver.query_dns`` instead. ``-`` among the
+names reads more names from standard input for bulk runs: at most
+``--concurrency`` lookups at once, results in input order, a progress bar on a
+terminal and a closing summary on standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import ipaddress
+import json
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import DNSError, DNSTimeoutError
+from .._names import normalize_host
+from .._resolver import Resolver
+from .._types import Address
+from ._args import UsageError, describe
+from ._output import Bar
+from ._records import record_json, record_text
+
+__all__ = ["run"]
+
+_FAMILIES = {None: socket.AF_UNSPEC, "4": socket.AF_INET, "6": socket.AF_INET6}
+# Short names for the error kinds in the summary.
+_KINDS = {
+    "NameNotFoundError": "NXDOMAIN", "NoAddressError": "NODATA",
+    "ServerFailureError": "SERVFAIL", "DNSTimeoutError": "timeout",
+    "RefusedError": "REFUSED", "InvalidHostError": "invalid name",
+    "AddressPolicyError": "refused by policy", "ResolverClosedError": "closed",
+}
+
+
+@dataclass
+class Outcome:
+    """What one name gave: addresses, records, or an error."""
+
+    name: str
+    addresses: Sequence[Address] = ()
+    records: list[Any] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def error_kind(exc: BaseException) -> str:
+    return _KINDS.get(type(exc).__name__, type(exc).__name__)
+
+
+def make_resolver(nameservers: Sequence[str] | None) -> Resolver:
+    try:
+        return Resolver(nameservers=list(nameservers) if nameservers else None)
+    except ValueError as exc:
+        raise UsageError(f"invalid --nameserver: {describe(exc)}") from None
+
+
+def read_names(args: Sequence[str]) -> list[str]:
+    """The names to look up: ``-`` expands to the lines of standard input."""
+    names: list[str] = []
+    for arg in args:
+        if arg != "-":
+            names.append(arg)
+            continue
+        for line in sys.stdin:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                names.append(line)
+    return names
+
+
+async def _lookup(resolver: Resolver, name: str, args: argparse.Namespace) -> Outcome:
+    try:
+        if args.type is None:
+            coro: Any = resolver.resolve(name, _FAMILIES[args.family])
+        else:
+            query = name
+            if args.type == "PTR":
+                with contextlib.suppress(ValueError):  # an address means its reverse name
+                    query = ipaddress.ip_address(name).reverse_pointer
+            normalize_host(query)  # a bad name fails here, before any query
+            coro = resolver.query_dns(query, args.type)
+        try:
+            result = await asyncio.wait_for(coro, args.timeout)
+        except asyncio.TimeoutError:
+            raise DNSTimeoutError.for_host(
+                name, f"no answer within {args.timeout:g} s (timeout)") from None
+    except (DNSError, OSError, ValueError) as exc:
+        return Outcome(name, error=exc)
+    if args.type is None:
+        return Outcome(name, addresses=result)
+    return Outcome(name, records=list(result.answer))
+
+
+def _json_line(out: Outcome, args: argparse.Namespace) -> str:
+    obj: dict[str, Any] = {"name": out.name}
+    if out.error is not None:
+        obj["error"] = {"kind": error_kind(out.error), "type": type(out.error).__name__,
+                        "message": describe(out.error)}
+    elif args.type is None:
+        obj["addresses"] = [{"address": a.host, "family": 6 if a.family == socket.AF_INET6
+                             else 4, "ttl": a.ttl} for a in out.addresses]
+    else:
+        obj["type"] = args.type
+        obj["records"] = [record_json(r) for r in out.records]
+    return json.dumps(obj)
+
+
+def _text_lines(out: Outcome) -> list[str]:
+    if out.records:
+        return [record_text(r) for r in out.records]
+    return [f"{out.name}\t{a.ttl}\tIN\t{'AAAA' if a.family == socket.AF_INET6 else 'A'}\t"
+            f"{a.host}" for a in out.addresses]
+
+
+class _Report:
+    """Prints outcomes as they come, in input order, and keeps the tally."""
+
+    def __init__(self, args: argparse.Namespace, bar: Bar) -> None:
+        self.args = args
+        self.bar = bar
+        self.ok = 0
+        self.failed: collections.Counter[str] = collections.Counter()
+
+    def emit(self, out: Outcome) -> None:
+        if out.error is not None:
+            self.failed[error_kind(out.error)] += 1
+            self.bar.log(f"error: {describe(out.error)}")
+        else:
+            self.ok += 1
+        if self.args.json:
+            self.bar.log(_json_line(out, self.args), file=sys.stdout)
+        else:
+            for line in _text_lines(out):
+                self.bar.log(line, file=sys.stdout)
+        self.bar.advance()
+
+
+async def _run_all(resolver: Resolver, names: list[str], args: argparse.Namespace,
+                   report: _Report) -> None:
+    # A window of tasks awaited in order: bounded concurrency, ordered output.
+    window: collections.deque[asyncio.Task[Outcome]] = collections.deque()
+    try:
+        for name in names:
+            if len(window) >= args.concurrency:
+                report.emit(await window.popleft())
+            window.append(asyncio.ensure_future(_lookup(resolver, name, args)))
+        while window:
+            report.emit(await window.popleft())
+    finally:
+        for task in window:
+            task.cancel()
+
+
+def _summary(names: int, seconds: float, report: _Report, resolver: Resolver,
+             as_json: bool) -> None:
+    stats = resolver.stats()
+    failed = sum(report.failed.values())
+    rate = names / seconds if seconds > 0 else 0.0
+    lookups = stats.hits + stats.misses + stats.stale
+    if as_json:
+        print(json.dumps({"summary": {
+            "names": names, "ok": report.ok, "failed": failed, "seconds": round(seconds, 3),
+            "names_per_s": round(rate, 1), "cache_hits": stats.hits,
+            "cache_misses": stats.misses, "stale": stats.stale, "merged": stats.merged,
+            "queries": stats.queries, "errors": dict(report.failed)}}), flush=True)
+    lines = [f"resolved {names} name{'' if names == 1 else 's'} in {seconds:.2f} s "
+             f"({rate:,.0f} names/s): "
+             f"{report.ok} ok, {failed} failed"]
+    if lookups:
+        lines.append(f"cache: {stats.hits} hits of {lookups} lookups "
+                     f"({100 * stats.hits / lookups:.0f}%), {stats.merged} merged in flight, "
+                     f"{stats.queries} DNS queries sent")
+    if report.failed:
+        lines.append("errors: " + ", ".join(f"{kind} {n}"
+                                             for kind, n in report.failed.most_common()))
+    for line in lines:
+        print(line, file=sys.stderr, flush=True)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """The ``resolve`` command; returns the exit status."""
+    if args.type is not None and args.family is not None:
+        raise UsageError("--family applies to addresses, not to --type queries")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    bulk = "-" in args.names
+    names = read_names(args.names)
+    if not names:
+        raise UsageError("no names to resolve")
+    resolver = make_resolver(args.nameserver)
+    started = time.monotonic()
+    async with resolver:
+        with Bar(enabled=None if bulk else False) as bar:
+            bar.start("resolving", total=len(names))
+            report = _Report(args, bar)
+            await _run_all(resolver, names, args, report)
+        if bulk:
+            _summary(len(names), time.monotonic() - started, report, resolver, args.json)
+    return 1 if report.failed else 0
