@@ -72,8 +72,19 @@ class HostEntry:
     def store(self, answer: Answer, first_family_count: int, prefetch_fraction: float,
               now: float) -> None:
         self.answers[answer.family] = answer
-        self.failed.clear()
-        self.rebuild(first_family_count, prefetch_fraction, now)
+        if self.failed:
+            self.failed.clear()
+            self.rebuild(first_family_count, prefetch_fraction, now)
+            return
+        # Only the views this family is part of change.
+        views = dict(self.views)
+        views[answer.family] = _view((answer,), self.name, set(), first_family_count,
+                                     prefetch_fraction)
+        a4, a6 = self.answers.get(AF_INET), self.answers.get(AF_INET6)
+        if a4 is not None and a6 is not None:
+            views[AF_UNSPEC] = _view((a4, a6), self.name, set(), first_family_count,
+                                     prefetch_fraction)
+        self.views = views
 
     def mark_failed(self, host: str, now: float, first_family_count: int,
                     prefetch_fraction: float) -> None:

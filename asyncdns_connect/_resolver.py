@@ -316,9 +316,15 @@ class Resolver:
         return self._compose(name, family, have)
 
     def _compose(self, name: str, family: int, have: dict[int, Answer]) -> Sequence[Address]:
+        entry = self._cache.get(name)
+        if entry is not None and len(have) == len(_FAMILIES[family]) and all(
+                entry.answers.get(f) is a for f, a in have.items()):
+            # Every answer came from (or went into) the cache: its view is ordered already.
+            view = entry.views.get(family)
+            if view is not None and not isinstance(view.result, DNSError):
+                return view.result
         addrs = [Address(ip, a.family, int(a.ttl)) for a in have.values() for ip in a.addrs]
         if addrs:
-            entry = self._cache.get(name)
             ordered = order(addrs, self._config.first_family_count)
             if entry is not None and entry.failed:
                 ordered = demote(ordered, entry.failed)
