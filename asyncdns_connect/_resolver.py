@@ -54,6 +54,7 @@ _QUERY_TYPES = {
     name[len("QUERY_TYPE_"):]: getattr(pycares, name)
     for name in dir(pycares) if name.startswith("QUERY_TYPE_")
 }
+_STALE_ANSWER_TTL = 30
 _LOCALHOST = ((("127.0.0.1",), AF_INET), (("::1",), AF_INET6))
 
 
@@ -427,7 +428,7 @@ class Resolver:
         """RFC 8767: refresh, but answer from the expired entry if DNS fails or is slow."""
         if now - entry.failed_refresh_at < self._ttl.stale_refresh_interval:
             self._stats.stale += 1
-            return stale
+            return _as_stale(stale)
         refresh = asyncio.ensure_future(self._lookup(entry.name, family, entry))
         try:
             done, _ = await asyncio.wait({refresh}, timeout=self._ttl.stale_answer_timeout)
@@ -447,7 +448,7 @@ class Resolver:
             refresh.add_done_callback(_forget(self._background))
         entry.failed_refresh_at = time.monotonic()
         self._stats.stale += 1
-        return stale
+        return _as_stale(stale)
 
     # -- learned fallback --------------------------------------------------------
 
@@ -554,6 +555,11 @@ class Resolver:
 
 def _failed(family: int, err: DNSError) -> Answer:
     return Answer(socket.AddressFamily(family), (), err, 0, 0, 0)
+
+
+def _as_stale(addrs: tuple[Address, ...]) -> tuple[Address, ...]:
+    """Stale answers carry a TTL of 30 s (RFC 8767 section 4)."""
+    return tuple(a._replace(ttl=_STALE_ANSWER_TTL) for a in addrs)
 
 
 def _family_name(family: int) -> str:

@@ -1,0 +1,108 @@
+"""A minimal HTTP/1.1 responder for the httpx benchmark, run as a child process.
+
+Every request on every connection gets ``200 OK`` with a 2-byte body; the
+connection stays open until the client closes it. It listens on 127.0.0.1 and
+::1 (one port), so a name with A and AAAA records connects whichever family a
+client tries first. Hand-written: the benchmark measures the client's DNS and
+connect path, and a full server framework would be the slower side.
+
+    python benchmarks/_httpserver.py PORT      # prints READY when serving
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+             b"Connection: keep-alive\r\n\r\nok")
+
+
+class _Responder(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        # Requests carry no body here: one response per header block.
+        while b"\r\n\r\n" in self.buffer:
+            _, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            if self.transport is not None:
+                self.transport.write(_RESPONSE)
+
+
+async def _serve(port: int) -> None:
+    loop = asyncio.get_running_loop()
+    servers = []
+    for host, family in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
+        with contextlib.suppress(OSError):  # no ::1: serve IPv4 only
+            servers.append(await loop.create_server(
+                _Responder, host, port, family=family, backlog=4096, reuse_address=True))
+    if not servers:
+        raise OSError(f"cannot listen on port {port}")
+    print("READY", flush=True)
+    await asyncio.Event().wait()
+
+
+class HTTPServer:
+    """The responder in a child process on ``port`` (127.0.0.1 and ::1)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(self.port)],
+                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError(f"HTTP server failed to start: {line!r}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> HTTPServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    with contextlib.suppress(KeyboardInterrupt):
+        loop.run_until_complete(_serve(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    _main()
