@@ -108,6 +108,7 @@ class Engine:
         self._waiting: deque[_Job] = deque()
         self._done: list[tuple[_Job, Any, int | None]] = []
         self._drain_scheduled = False
+        self._rearm_scheduled = False
         self._submitting: _Job | None = None
         self.queries_sent = 0
         self.cache_flushes = 0
@@ -151,6 +152,7 @@ class Engine:
         self._waiting.clear()
         self._done.clear()
         self._drain_scheduled = False
+        self._rearm_scheduled = False
         self._channel = self._new_channel()
 
     def close(self) -> None:
@@ -259,7 +261,10 @@ class Engine:
             self._submitting = None
         if job.sync_hit:
             self._retry_uncached(job)
-        self._arm_timer()
+        elif not self._rearm_scheduled:
+            # Once per loop iteration, not per query: a burst submits hundreds.
+            self._rearm_scheduled = True
+            self._loop.call_soon(self._rearm)
 
     def _retry_uncached(self, job: _Job) -> None:
         """c-ares answered from its own cache during submit: flush it, ask again."""
@@ -344,6 +349,10 @@ class Engine:
         if self._closed:
             return
         self._channel.process_fd(read_fd, write_fd)
+        self._arm_timer()
+
+    def _rearm(self) -> None:
+        self._rearm_scheduled = False
         self._arm_timer()
 
     def _arm_timer(self) -> None:
