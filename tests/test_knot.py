@@ -8,14 +8,13 @@ NODATA) the same way. Zone changes go through knotc.
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pycares
 import pytest
 from _knot import KnotServer, knotd_available
+from _resolving import no_loop_errors  # noqa: F401 (fixture)
 
 from asyncdns_connect import Address, NameNotFoundError, NoAddressError, Resolver
 
@@ -51,16 +50,6 @@ def knot() -> Iterator[KnotServer]:
         yield server
 
 
-@pytest.fixture(autouse=True)
-async def _no_loop_errors() -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    yield
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert not errors, errors
 
 
 @pytest.fixture

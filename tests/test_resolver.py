@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import pycares
 import pytest
+from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 
 from asyncdns_connect import (
     Address,
@@ -37,29 +38,8 @@ AF_INET, AF_INET6, AF_UNSPEC = socket.AF_INET, socket.AF_INET6, socket.AF_UNSPEC
 T = TypeVar("T")
 
 
-def make(server: DNSServer, **kwargs: Any) -> Resolver:
-    """A resolver that asks only ``server`` and ignores /etc/hosts unless told.
-
-    Timeouts are explicit: c-ares otherwise takes them from /etc/resolv.conf (the
-    jail's says ``timeout:1 attempts:1``).
-    """
-    kwargs.setdefault("hosts_file", False)
-    kwargs.setdefault("timeout", 2.0)
-    kwargs.setdefault("tries", 2)
-    return Resolver(nameservers=[server.address], **kwargs)
 
 
-@pytest.fixture(autouse=True)
-async def _no_loop_errors() -> AsyncIterator[None]:
-    """Fail a test whose loop logged an error ("exception was never retrieved"...)."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    yield
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert not errors, errors
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ getnameinfo, cancel, against the loopback DNS server, and beside aiodns itself.
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import socket
 import struct
@@ -16,6 +15,7 @@ from typing import Any
 import aiodns
 import pycares
 import pytest
+from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 from dnslib import RD
 
 from asyncdns_connect import (
@@ -34,24 +34,8 @@ from asyncdns_connect.testing import DNSServer, Fault
 AF_INET, AF_INET6, AF_UNSPEC = socket.AF_INET, socket.AF_INET6, socket.AF_UNSPEC
 
 
-def make(server: DNSServer, **kwargs: Any) -> Resolver:
-    kwargs.setdefault("hosts_file", False)
-    kwargs.setdefault("timeout", 2.0)
-    kwargs.setdefault("tries", 2)
-    return Resolver(nameservers=[server.address], **kwargs)
 
 
-@pytest.fixture(autouse=True)
-async def _no_loop_errors() -> AsyncIterator[None]:
-    """Fail a test whose loop logged an error ("exception was never retrieved"...)."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    yield
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert not errors, errors
 
 
 @pytest.fixture

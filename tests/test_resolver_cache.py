@@ -8,13 +8,13 @@ bound, and what is never cached (SERVFAIL, REFUSED, timeouts).
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 
 from asyncdns_connect import (
     Address,
@@ -33,25 +33,8 @@ AF_INET, AF_INET6, AF_UNSPEC = socket.AF_INET, socket.AF_INET6, socket.AF_UNSPEC
 PAST_ONE_SECOND = 1.3
 
 
-def make(server: DNSServer, **kwargs: Any) -> Resolver:
-    """A resolver that asks only ``server``; timeouts explicit (not resolv.conf's)."""
-    kwargs.setdefault("hosts_file", False)
-    kwargs.setdefault("timeout", 2.0)
-    kwargs.setdefault("tries", 2)
-    return Resolver(nameservers=[server.address], **kwargs)
 
 
-@pytest.fixture(autouse=True)
-async def _no_loop_errors() -> AsyncIterator[None]:
-    """Fail a test whose loop logged an error ("exception was never retrieved"...)."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    yield
-    gc.collect()
-    await asyncio.sleep(0)
-    loop.set_exception_handler(None)
-    assert not errors, errors
 
 
 @pytest.fixture
