@@ -21,7 +21,7 @@ from typing import Any
 import pycares
 
 from ._answers import BadAnswer, Chain, SoaFinder
-from ._cache import Answer, HostCache, HostEntry, fresh_error
+from ._cache import Answer, HostCache, HostEntry, View, fresh_error
 from ._config import ResolverConfig, TtlConfig
 from ._engine import ChannelOptions, Engine, QueryFailed, parse_servers
 from ._errors import (
@@ -208,13 +208,18 @@ class Resolver:
                 # Once a second a hit takes the slow path, which reads a changed
                 # hosts file first: a name added there beats its cached DNS answer.
                 if now < view.expires and (hosts is None or now < hosts.next_check):
-                    self._stats.hits += 1
-                    if now >= view.prefetch_at:
-                        self._prefetch(entry, family)
-                    if isinstance(view.result, DNSError):
-                        raise fresh_error(view.result)
-                    return view.result
+                    return self._hit(entry, view, family, now)
         return await self._resolve_slow(host, family)
+
+    def _hit(self, entry: HostEntry, view: View, family: int, now: float
+             ) -> Sequence[Address]:
+        """Answer from a fresh view; in the last tenth of its TTL, refresh behind it."""
+        self._stats.hits += 1
+        if now >= view.prefetch_at:
+            self._prefetch(entry, family)
+        if isinstance(view.result, DNSError):
+            raise fresh_error(view.result)
+        return view.result
 
     async def _resolve_slow(self, host: str, family: int) -> Sequence[Address]:
         if family not in _FAMILIES:
@@ -268,12 +273,7 @@ class Resolver:
         if entry is not None:
             view = entry.views.get(family)
             if view is not None and now < view.expires:
-                self._stats.hits += 1
-                if now >= view.prefetch_at:
-                    self._prefetch(entry, family)
-                if isinstance(view.result, DNSError):
-                    raise fresh_error(view.result)
-                return view.result
+                return self._hit(entry, view, family, now)
             stale = entry.stale_result(family, now)
             if stale is not None:
                 return await self._refresh_or_stale(entry, family, stale, now)
