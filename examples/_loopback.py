@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 import ssl
 import tempfile
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asyncdns_connect.testing import DNSServer
+from asyncdns_connect.testing import DNSServer, bind_same_port
 
 __all__ = ["Loopback", "loopback"]
 
@@ -70,25 +69,10 @@ def _has_ipv6() -> bool:
 
 def _listen_same_port(hosts: Iterable[str]) -> list[socket.socket]:
     """Listening TCP sockets on one free port, one per loopback address."""
-    for _ in range(50):
-        socks: list[socket.socket] = []
-        port = 0
-        try:
-            for host in hosts:
-                sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-                socks.append(sock)
-                if ":" in host:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((host, port))
-                sock.listen(128)
-                port = sock.getsockname()[1]
-            return socks
-        except OSError as exc:
-            for sock in socks:
-                sock.close()
-            if exc.errno != errno.EADDRINUSE:
-                raise
-    raise OSError(errno.EADDRINUSE, "no free port on loopback")
+    socks = bind_same_port(*hosts)
+    for sock in socks:
+        sock.listen(128)
+    return socks
 
 
 @contextlib.asynccontextmanager

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
-import select
 import socket
 import ssl
 import tempfile
@@ -31,6 +31,8 @@ from typing import Any
 import pytest
 import trustme
 
+from asyncdns_connect.testing import BlackHole, bind_same_port
+
 __all__ = [
     "BlackHole",
     "ForwardProxy",
@@ -43,14 +45,7 @@ __all__ = [
     "wait_until",
 ]
 
-_BIND_ATTEMPTS = 50
-
-
 # -- sockets ---------------------------------------------------------------------------
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def bind_tcp(*hosts: str, port: int = 0) -> list[socket.socket]:
@@ -58,74 +53,12 @@ def bind_tcp(*hosts: str, port: int = 0) -> list[socket.socket]:
 
     The test is skipped if an address cannot be bound (no IPv6 loopback).
     """
-    for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
-        socks: list[socket.socket] = []
-        chosen = port
-        try:
-            for host in hosts:
-                sock = socket.socket(_family(host), socket.SOCK_STREAM)
-                socks.append(sock)
-                if sock.family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((host, chosen))
-                chosen = sock.getsockname()[1]
-            return socks
-        except OSError as exc:
-            for sock in socks:
-                sock.close()
-            if exc.errno == 98 and port == 0:  # EADDRINUSE on the second family: retry
-                continue
-            if exc.errno in (99, 97):  # EADDRNOTAVAIL, EAFNOSUPPORT: no ::1 here
-                pytest.skip(f"cannot bind {hosts}: {exc}")
-            raise
-    raise RuntimeError(f"no port free on all of {hosts}")
-
-
-class BlackHole:
-    """A TCP address where connect() hangs: a listener whose accept queue is full.
-
-    Needs no privileges: ``listen(0)`` and never ``accept()``; once the queue holds
-    its connections the kernel drops further SYNs. ``hangs()`` checks it works.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._listener = sock
-        self._fillers: list[socket.socket] = []
-        sock.listen(0)
-        self.host, self.port = sock.getsockname()[:2]
-        for _ in range(16):
-            filler = socket.socket(sock.family, socket.SOCK_STREAM)
-            filler.setblocking(False)
-            self._fillers.append(filler)
-            filler.connect_ex(sock.getsockname())
-            _, writable, _ = select.select([], [filler], [], 0.1)
-            if not writable:
-                break  # this SYN went unanswered: the queue is full
-
-    def hangs(self, wait: float = 0.15) -> bool:
-        """True if a fresh connect() gets no answer within ``wait`` seconds."""
-        probe = socket.socket(self._listener.family, socket.SOCK_STREAM)
-        probe.settimeout(wait)
-        try:
-            probe.connect(self._listener.getsockname())
-        except TimeoutError:
-            return True
-        except OSError:
-            return False
-        finally:
-            probe.close()
-        return False
-
-    def close(self) -> None:
-        for sock in self._fillers:
-            sock.close()
-        self._listener.close()
-
-    def __enter__(self) -> BlackHole:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    try:
+        return bind_same_port(*hosts, port=port)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):  # no ::1 here
+            pytest.skip(f"cannot bind {hosts}: {exc}")
+        raise
 
 
 def black_holes(*hosts: str, port: int = 0) -> list[BlackHole]:

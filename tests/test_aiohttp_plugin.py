@@ -30,7 +30,7 @@ from asyncdns_connect import (
 )
 from asyncdns_connect._default import SharedResolver
 from asyncdns_connect.aiohttp import AiohttpResolver, connector
-from asyncdns_connect.testing import DNSServer, Fault
+from asyncdns_connect.testing import BlackHole, DNSServer, Fault
 
 # Generous: the machine has 2 cores and other suites may run at the same time.
 FAST = 0.8
@@ -170,39 +170,15 @@ async def test_twenty_concurrent_requests_make_one_query(
 
 @contextlib.contextmanager
 def black_hole(host: str, port: int) -> Iterator[None]:
-    """A port on ``host`` where connect() hangs: listen(0), accept queue kept full."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    fillers: list[socket.socket] = []
+    """A port on ``host`` where connect() hangs (skips the test where it cannot)."""
     try:
-        try:
-            listener.bind((host, port))
-        except OSError as exc:
-            pytest.skip(f"cannot bind the black hole on [{host}]:{port}: {exc}")
-        listener.listen(0)
-        for _ in range(4):
-            filler = socket.socket(family, socket.SOCK_STREAM)
-            filler.setblocking(False)
-            fillers.append(filler)
-            with contextlib.suppress(BlockingIOError):
-                filler.connect((host, port))
-        probe = socket.socket(family, socket.SOCK_STREAM)
-        probe.settimeout(0.3)
-        try:
-            probe.connect((host, port))
-        except TimeoutError:
-            pass  # the SYN went unanswered: a black hole
-        except OSError as exc:
-            pytest.skip(f"the kernel answers a full accept queue ({exc}), no black hole")
-        else:
-            pytest.skip("the kernel accepted a connection past a full accept queue")
-        finally:
-            probe.close()
+        hole = BlackHole.on(host, port)
+    except OSError as exc:
+        pytest.skip(f"cannot bind the black hole on [{host}]:{port}: {exc}")
+    with hole:
+        if not hole.hangs():
+            pytest.skip("the kernel answers SYNs past a full accept queue: no black hole")
         yield
-    finally:
-        for s in fillers:
-            s.close()
-        listener.close()
 
 
 async def test_black_holed_ipv6_falls_back_to_ipv4_fast(

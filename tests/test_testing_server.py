@@ -21,7 +21,14 @@ import pycares
 import pytest
 from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
-from asyncdns_connect.testing import DNSServer, Fault, QueryRecord, ThreadedDNSServer
+from asyncdns_connect.testing import (
+    BlackHole,
+    DNSServer,
+    Fault,
+    QueryRecord,
+    ThreadedDNSServer,
+    bind_same_port,
+)
 
 ENODATA, ESERVFAIL, ENOTFOUND, EREFUSED, ETIMEOUT = 1, 3, 4, 6, 12
 
@@ -717,3 +724,26 @@ def test_plugin_imports_no_http_client() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_bind_same_port_gives_one_port_on_both_loopbacks() -> None:
+    try:
+        socks = bind_same_port("127.0.0.1", "::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    try:
+        assert len({s.getsockname()[1] for s in socks}) == 1
+        assert {s.family for s in socks} == {socket.AF_INET, socket.AF_INET6}
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_black_hole_leaves_connects_unanswered() -> None:
+    with BlackHole.on("127.0.0.1") as hole:
+        assert hole.hangs(wait=0.3)
+        probe = socket.socket()
+        probe.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            probe.connect((hole.host, hole.port))
+        probe.close()

@@ -8,18 +8,14 @@ a connect there hangs as it would to an unreachable IPv6 route.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import select
 import socket
 from types import TracebackType
 
 from aiohttp import web
 
+from ..testing import BlackHole, bind_same_port
+
 __all__ = ["LoopbackWeb", "ipv6_loopback", "listen_drops"]
-
-_BIND_ATTEMPTS = 50
-
 
 def ipv6_loopback() -> bool:
     """True if ``::1`` can be bound here."""
@@ -51,66 +47,6 @@ def listen_drops() -> int | None:
     return None
 
 
-def _bind_same_port(hosts: tuple[str, ...]) -> list[socket.socket]:
-    """Bound TCP sockets, one per host, all on one free port."""
-    for _ in range(_BIND_ATTEMPTS):
-        socks: list[socket.socket] = []
-        port = 0
-        try:
-            for host in hosts:
-                family = socket.AF_INET6 if ":" in host else socket.AF_INET
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                socks.append(sock)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((host, port))
-                port = sock.getsockname()[1]
-            return socks
-        except OSError as exc:
-            for sock in socks:
-                sock.close()
-            if exc.errno != errno.EADDRINUSE:
-                raise
-    raise OSError(errno.EADDRINUSE, f"no port free on all of {', '.join(hosts)}")
-
-
-class BlackHole:
-    """Makes connects to ``sock``'s address hang: listen(0), never accept, fill the queue."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._listener = sock
-        self._fillers: list[socket.socket] = []
-        sock.listen(0)
-        for _ in range(16):
-            filler = socket.socket(sock.family, socket.SOCK_STREAM)
-            filler.setblocking(False)
-            filler.connect_ex(sock.getsockname())
-            _, writable, _ = select.select([], [filler], [], 0.2)
-            if not writable:
-                # This SYN went unanswered: the queue is full. Closing the filler
-                # stops its SYN retries, which the kernel would count as drops.
-                filler.close()
-                break
-            self._fillers.append(filler)
-
-    def hangs(self, wait: float = 0.3) -> bool:
-        """True if a fresh connect gets no answer within ``wait`` seconds."""
-        with socket.socket(self._listener.family, socket.SOCK_STREAM) as probe:
-            probe.settimeout(wait)
-            try:
-                probe.connect(self._listener.getsockname())
-            except TimeoutError:
-                return True
-            except OSError:
-                return False
-        return False
-
-    def close(self) -> None:
-        for sock in (*self._fillers, self._listener):
-            with contextlib.suppress(OSError):
-                sock.close()
-
-
 async def _handle(request: web.Request) -> web.Response:
     return web.Response(text=f"hello from {request.host}\n")
 
@@ -136,8 +72,8 @@ class LoopbackWeb:
         await self._runner.setup()
         try:
             hosts = ("127.0.0.1", "::1") if self.ipv6 else ("127.0.0.1",)
-            healthy = _bind_same_port(hosts)
-            broken = _bind_same_port(hosts)
+            healthy = bind_same_port(*hosts)
+            broken = bind_same_port(*hosts)
             self.port = healthy[0].getsockname()[1]
             self.broken_port = broken[0].getsockname()[1]
             for sock in (*healthy, broken[0]):

@@ -14,6 +14,9 @@ from __future__ import annotations
 from ._faults import Fault
 from ._log import QueryRecord
 from ._server import DNSServer
+from ._sockets import BlackHole, bind_same_port
 from ._threaded import ThreadedDNSServer
 
-__all__ = ["DNSServer", "Fault", "QueryRecord", "ThreadedDNSServer"]
+__all__ = [
+    "BlackHole", "DNSServer", "Fault", "QueryRecord", "ThreadedDNSServer", "bind_same_port",
+]
