@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -201,3 +202,45 @@ def jail_warning() -> str | None:
         return None
     return ("not inside shared/netjail: contenders that use the system resolver "
             "(glibc getaddrinfo) are skipped")
+
+
+class ChildProcess:
+    """A child process that prints READY once it serves."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError(f"{argv[1:4]} failed to start: {line!r}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def prepare(args: Any) -> None:
+    """Warn outside the jail; wait for quiet CPUs if asked (``args.busy`` records it)."""
+    warning = jail_warning()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    args.busy = wait_for_quiet(args.wait_quiet) if args.wait_quiet else None
+
+
+def report(args: Any, data: Any, text: str, stem: str) -> None:
+    """Print the Markdown and write ``stem``.md and ``stem``.json under ``args.out``."""
+    print(text)
+    write(args.out, f"{stem}.md", text)
+    write_json(args.out, f"{stem}.json", data)

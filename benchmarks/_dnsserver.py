@@ -36,6 +36,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import _common as c
+
 KNOTD = shutil.which("knotd") or ("/usr/sbin/knotd" if os.path.exists("/usr/sbin/knotd") else None)
 _BUFFER = 4 * 1024 * 1024
 _START_TIMEOUT = 15.0
@@ -132,33 +134,6 @@ def wait_until_answering(host: str, port: int, name: str, timeout: float) -> Non
 
 
 # -- child processes -------------------------------------------------------------
-
-
-class _Child:
-    """A child process that prints READY once it serves."""
-
-    proc: subprocess.Popen[bytes] | None = None
-
-    def _spawn(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("READY"):
-            self.stop()
-            raise RuntimeError(f"{argv[2:4]} failed to start: {line!r}")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 class KnotServer:
@@ -260,7 +235,7 @@ def grow_udp_buffers(pid: int, size: int) -> int:
     return grown
 
 
-class DelayProxy(_Child):
+class DelayProxy(c.ChildProcess):
     """A UDP relay on ``host``:``port`` to ``upstream`` holding answers ``delay`` s."""
 
     def __init__(self, upstream: tuple[str, int], delay: float, host: str = "127.0.0.1",
@@ -273,7 +248,7 @@ class DelayProxy(_Child):
                      str(self.delay)])
 
 
-class TestServerProcess(_Child):
+class TestServerProcess(c.ChildProcess):
     """``asyncdns_connect.testing.DNSServer`` in a child, every name delayed ``delay`` s."""
 
     def __init__(self, hosts: Hosts, delay: float = 0.0, host: str = "127.0.0.1",

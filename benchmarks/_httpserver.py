@@ -16,9 +16,10 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 from typing import Any
+
+import _common as c
 
 _RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
              b"Connection: keep-alive\r\n\r\nok")
@@ -54,34 +55,14 @@ async def _serve(port: int) -> None:
     await asyncio.Event().wait()
 
 
-class HTTPServer:
+class HTTPServer(c.ChildProcess):
     """The responder in a child process on ``port`` (127.0.0.1 and ::1)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(self.port)],
-                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode()
-        if not line.startswith("READY"):
-            self.stop()
-            raise RuntimeError(f"HTTP server failed to start: {line!r}")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        self._spawn([sys.executable, os.path.abspath(__file__), str(self.port)])
 
     def __enter__(self) -> HTTPServer:
         self.start()

@@ -739,15 +739,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    warning = c.jail_warning()
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    args.busy = c.wait_for_quiet(args.wait_quiet) if args.wait_quiet else None
+    c.prepare(args)
     data = c.run(main_async(args), args.loop)
-    text = markdown(data)
-    print(text)
-    c.write(args.out, "resolve.md", text)
-    c.write_json(args.out, "resolve.json", data)
+    c.report(args, data, markdown(data), "resolve")
     chart(data, args.out, "resolve.png")
     return 0
 

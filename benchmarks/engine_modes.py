@@ -263,12 +263,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    args.busy = c.wait_for_quiet(args.wait_quiet) if args.wait_quiet else None
+    c.prepare(args)
     data = c.run(main_async(args), args.loop)
-    text = markdown(data)
-    print(text)
-    c.write(args.out, "engine_modes.md", text)
-    c.write_json(args.out, "engine_modes.json", data)
+    c.report(args, data, markdown(data), "engine_modes")
     return 0
 
 
