@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["ResolverConfig", "TtlConfig"]
@@ -61,7 +60,6 @@ class ResolverConfig:
     resolution_delay: float = 0.05
     first_family_count: int = 1
     hosts_file: bool | str = True
-    overrides: Mapping[str, Sequence[str]] = field(default_factory=dict)
     timeout: float | None = None
     tries: int | None = None
     rotate: bool = False
