@@ -71,34 +71,28 @@ class HostEntry:
 
     def store(self, answer: Answer, first_family_count: int, prefetch_fraction: float,
               now: float) -> None:
+        """Keep ``answer``; a new answer also forgets the addresses that failed."""
         self.answers[answer.family] = answer
-        if self.failed:
-            self.failed.clear()
-            self.rebuild(first_family_count, prefetch_fraction, now)
-            return
-        # Only the views this family is part of change.
-        views = dict(self.views)
-        views[answer.family] = _view((answer,), self.name, set(), first_family_count,
-                                     prefetch_fraction)
-        a4, a6 = self.answers.get(AF_INET), self.answers.get(AF_INET6)
-        if a4 is not None and a6 is not None:
-            views[AF_UNSPEC] = _view((a4, a6), self.name, set(), first_family_count,
-                                     prefetch_fraction)
-        self.views = views
+        whole = bool(self.failed)
+        self.failed.clear()
+        self.rebuild(first_family_count, prefetch_fraction, now,
+                     None if whole else answer.family)
 
     def mark_failed(self, host: str, now: float, first_family_count: int,
                     prefetch_fraction: float) -> None:
         self.failed[host] = now + _FAILURE_MEMORY
         self.rebuild(first_family_count, prefetch_fraction, now)
 
-    def rebuild(self, first_family_count: int, prefetch_fraction: float, now: float) -> None:
+    def rebuild(self, first_family_count: int, prefetch_fraction: float, now: float,
+                family: int | None = None) -> None:
+        """Rebuild the views; with ``family``, only the ones its answer is part of."""
         failed = {h for h, until in self.failed.items() if until > now}
-        views: dict[int, View] = {}
-        for family in (AF_INET, AF_INET6):
-            a = self.answers.get(family)
+        views = {} if family is None else dict(self.views)
+        for fam in (AF_INET, AF_INET6) if family is None else (family,):
+            a = self.answers.get(fam)
             if a is not None:
-                views[family] = _view((a,), self.name, failed, first_family_count,
-                                      prefetch_fraction)
+                views[fam] = _view((a,), self.name, failed, first_family_count,
+                                   prefetch_fraction)
         a4, a6 = self.answers.get(AF_INET), self.answers.get(AF_INET6)
         if a4 is not None and a6 is not None:
             views[AF_UNSPEC] = _view((a4, a6), self.name, failed, first_family_count,

@@ -105,22 +105,16 @@ async def _addresses(
 ) -> tuple[Sequence[Address], bool]:
     """The addresses to try, in order, and whether ``host`` was a name."""
     literal = parse_ip_literal(host)
-    if literal is not None:
-        ip, family = literal
-        policy = resolver.address_policy
-        if policy is not None and not policy.allows(ip):
-            raise httpcore.ConnectError(
-                f"refusing to connect to {host!r}: the address policy forbids it")
-        if local is not None and local[1] != family:
-            raise httpcore.ConnectError(
-                f"cannot connect to {host!r} from local_address {local[0]!r}: "
-                "different address families")
-        return (Address(ip, family, 0),), False
+    if literal is not None and local is not None and local[1] != literal[1]:
+        raise httpcore.ConnectError(
+            f"cannot connect to {host!r} from local_address {local[0]!r}: "
+            "different address families")
     family = socket.AF_UNSPEC if local is None else local[1]
     try:
-        return await resolver.resolve(host, family), True
+        # IP literals too: the resolver answers them without DNS, under its policy.
+        return await resolver.resolve(host, family), literal is None
     except DNSError as exc:
-        # The message already reads "cannot resolve 'host': reason".
+        # The message names the host and the reason already.
         raise httpcore.ConnectError(exc.strerror or str(exc)) from exc
 
 

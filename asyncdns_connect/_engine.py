@@ -23,7 +23,6 @@ Three rules shape this module:
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections import deque
 from collections.abc import Sequence
@@ -99,7 +98,6 @@ class Engine:
         self._loop = loop
         self._options = options
         self._max_concurrent = max(1, max_concurrent)
-        self._pid = os.getpid()
         self._closed = False
         self._readers: set[int] = set()
         self._writers: set[int] = set()
@@ -139,21 +137,6 @@ class Engine:
     @property
     def servers(self) -> list[str]:
         return list(self._channel.servers)
-
-    def check_fork(self) -> None:
-        """After fork() the inherited channel is dead: build a fresh one."""
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        self._readers.clear()
-        self._writers.clear()
-        self._timer = None
-        self._inflight.clear()
-        self._waiting.clear()
-        self._done.clear()
-        self._drain_scheduled = False
-        self._rearm_scheduled = False
-        self._channel = self._new_channel()
 
     def close(self) -> None:
         """Fail every pending query with ResolverClosedError and free the channel."""
@@ -221,7 +204,6 @@ class Engine:
                  args: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
         if self._closed:
             raise ResolverClosedError.for_host(name, "resolver closed")
-        self.check_fork()
         job = _Job(self._loop.create_future(), kind, name, qtype, ours, args)
         if len(self._inflight) < self._max_concurrent:
             self._submit(job)

@@ -230,7 +230,13 @@ class Resolver:
             raise InvalidHostError.for_host(repr(host), "host must be a str")
         literal = parse_ip_literal(host)
         if literal is not None:
-            return self._local(host, ((literal[0],), literal[1]), family=family)
+            # The adapters send IP-literal URLs here too: one place polices them.
+            if self._policy is not None and not self._policy.allows(literal[0]):
+                reason = "the address policy forbids it"
+                raise AddressPolicyError(AddressPolicyError.default_errno,
+                                         f"refusing to connect to {host!r}: {reason}",
+                                         host=host, reason=reason)
+            return self._local(host, ((literal[0],), literal[1]), family=family, policed=False)
         name = normalize_host(host)
         if name in self._overrides:
             return self._local(host, *self._overrides[name], family=family, policed=False)
@@ -264,8 +270,7 @@ class Resolver:
             addrs = kept
         if not addrs:
             raise NoAddressError.for_host(host, f"no address of family {_family_name(family)}")
-        return tuple(order(addrs, self._config.first_family_count)) if len(addrs) > 1 \
-            else tuple(addrs)
+        return tuple(order(addrs, self._config.first_family_count))
 
     async def _from_cache_or_dns(self, name: str, family: int) -> Sequence[Address]:
         now = time.monotonic()

@@ -35,7 +35,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.helpers import is_ip_address
 
 from ._default import SharedResolver
-from ._errors import AddressPolicyError, NoAddressError, ResolverClosedError
+from ._errors import NoAddressError, ResolverClosedError
 from ._resolver import Resolver
 
 if TYPE_CHECKING:
@@ -131,14 +131,8 @@ class _Connector(aiohttp.TCPConnector):
         # this is the one place to keep http://169.254.169.254/ from slipping past
         # the policy. The OSError becomes ClientConnectorDNSError naming the host.
         if is_ip_address(host):
-            if self._asyncdns_plugin.closed:
-                raise ResolverClosedError.for_host(host, "resolver closed")
-            policy = self._asyncdns_plugin.resolver.address_policy
-            if policy is not None and not policy.allows(host):
-                raise AddressPolicyError(
-                    AddressPolicyError.default_errno,
-                    f"refusing to connect to {host!r}: the address policy forbids it",
-                    host=host, reason="the address policy forbids it")
+            # The resolver answers a literal without DNS, raising if its policy refuses.
+            await self._asyncdns_plugin.resolve(host, port, socket.AF_UNSPEC)
         return await super()._resolve_host(host, port, traces=traces)
 
     async def _wrap_create_connection(
