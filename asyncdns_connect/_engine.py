@@ -62,13 +62,16 @@ class ChannelOptions:
     rotate: bool = False
     ndots: int | None = None
     domains: tuple[str, ...] | None = None
+    # Any other pycares.Channel keyword (flags, udp_port, tcp_port, local_ip, ...),
+    # passed through as given (the aiodns drop-in forwards its caller's options).
+    extra: tuple[tuple[str, Any], ...] = ()
 
 
 class _Job:
     """One submitted query and the future its caller waits on."""
 
-    __slots__ = ("args", "cached", "flushed", "future", "kind", "name", "ours", "qtype",
-                 "sync_hit")
+    __slots__ = ("args", "cached", "flushed", "future", "kind", "name", "ours", "qclass",
+                 "qtype", "sync_hit")
 
     def __init__(
         self,
@@ -78,8 +81,10 @@ class _Job:
         qtype: int,
         ours: bool,
         args: tuple[Any, ...] = (),
+        qclass: int = pycares.QUERY_CLASS_IN,
     ) -> None:
         self.future = future
+        self.qclass = qclass
         self.kind = kind
         self.name = name
         self.qtype = qtype
@@ -116,19 +121,20 @@ class Engine:
 
     def _new_channel(self) -> pycares.Channel:
         o = self._options
-        return pycares.Channel(
+        kwargs: dict[str, Any] = {
             # Passing flags replaces c-ares's defaults; keep EDNS on.
-            flags=pycares.ARES_FLAG_EDNS,
-            timeout=o.timeout,
-            tries=o.tries,
-            ndots=o.ndots,
-            servers=list(o.servers) if o.servers else None,
-            domains=list(o.domains) if o.domains else None,
-            rotate=o.rotate,
-            sock_state_cb=self._sock_state,
-            socket_receive_buffer_size=_RECV_BUFFER,
-            socket_send_buffer_size=_SEND_BUFFER,
-        )
+            "flags": pycares.ARES_FLAG_EDNS,
+            "timeout": o.timeout,
+            "tries": o.tries,
+            "ndots": o.ndots,
+            "servers": list(o.servers) if o.servers else None,
+            "domains": list(o.domains) if o.domains else None,
+            "rotate": o.rotate,
+            "socket_receive_buffer_size": _RECV_BUFFER,
+            "socket_send_buffer_size": _SEND_BUFFER,
+        }
+        kwargs.update(o.extra)
+        return pycares.Channel(sock_state_cb=self._sock_state, **kwargs)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -137,6 +143,10 @@ class Engine:
     @property
     def servers(self) -> list[str]:
         return list(self._channel.servers)
+
+    @servers.setter
+    def servers(self, servers: Sequence[str]) -> None:
+        self._channel.servers = list(servers)
 
     def close(self) -> None:
         """Fail every pending query with ResolverClosedError and free the channel."""
@@ -180,14 +190,15 @@ class Engine:
 
     # -- submitting ----------------------------------------------------------
 
-    def query(self, name: str, qtype: int, *, search: bool = False,
-              ours: bool = True) -> asyncio.Future[pycares.DNSResult]:
+    def query(self, name: str, qtype: int, *, qclass: int = pycares.QUERY_CLASS_IN,
+              search: bool = False, ours: bool = True) -> asyncio.Future[pycares.DNSResult]:
         """Send one query; the future gets the DNSResult or QueryFailed.
 
         ``ours``: the caller applies its own TTL policy, so an answer from c-ares's
         cache is not accepted. ``search`` applies the search list and ndots.
         """
-        return self._enqueue("search" if search else "query", name, qtype, ours)
+        return self._enqueue("search" if search else "query", name, qtype, ours,
+                             qclass=qclass)
 
     def getaddrinfo(self, host: str, port: int | None, family: int, type: int, proto: int,
                     flags: int) -> asyncio.Future[pycares.AddrInfoResult]:
@@ -201,10 +212,11 @@ class Engine:
         return self._enqueue("getnameinfo", "", 0, False, (sockaddr, flags))
 
     def _enqueue(self, kind: str, name: str, qtype: int, ours: bool,
-                 args: tuple[Any, ...] = ()) -> asyncio.Future[Any]:
+                 args: tuple[Any, ...] = (), qclass: int = pycares.QUERY_CLASS_IN
+                 ) -> asyncio.Future[Any]:
         if self._closed:
             raise ResolverClosedError.for_host(name, "resolver closed")
-        job = _Job(self._loop.create_future(), kind, name, qtype, ours, args)
+        job = _Job(self._loop.create_future(), kind, name, qtype, ours, args, qclass)
         if len(self._inflight) < self._max_concurrent:
             self._submit(job)
         else:
@@ -219,9 +231,11 @@ class Engine:
         try:
             kind = job.kind
             if kind == "query":
-                self._channel.query(name, job.qtype, callback=callback)
+                self._channel.query(name, job.qtype, query_class=job.qclass,
+                                    callback=callback)
             elif kind == "search":
-                self._channel.search(name, job.qtype, callback=callback)
+                self._channel.search(name, job.qtype, query_class=job.qclass,
+                                     callback=callback)
             elif kind == "getaddrinfo":
                 port, family, type_, proto, flags = job.args
                 self._channel.getaddrinfo(name, port, family=family, type=type_,
