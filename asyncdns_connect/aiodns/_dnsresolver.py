@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import socket
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -62,6 +63,7 @@ query_class_map: dict[str, int] = {
 # ChannelOptions has a field for these; every other keyword goes to pycares as given.
 _OPTION_FIELDS = ("timeout", "tries", "ndots", "rotate")
 _DEFAULT_PORT_SUFFIX = ":53"
+_CHANNEL_KEYWORDS = frozenset(inspect.signature(pycares.Channel).parameters)
 
 
 def _dns_error(status: int) -> error.DNSError:
@@ -69,6 +71,10 @@ def _dns_error(status: int) -> error.DNSError:
 
 
 def _channel_options(kwargs: dict[str, Any]) -> ChannelOptions:
+    unknown = sorted(set(kwargs) - _CHANNEL_KEYWORDS)
+    if unknown:
+        # Checked here: pycares.Channel would raise too, then warn from its __del__.
+        raise TypeError(f"DNSResolver() got unknown c-ares option(s): {', '.join(unknown)}")
     fields: dict[str, Any] = {k: kwargs.pop(k) for k in _OPTION_FIELDS if k in kwargs}
     if fields.get("rotate") is None:
         fields.pop("rotate", None)
