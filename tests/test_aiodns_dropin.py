@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import socket
 import struct
+import subprocess
+import sys
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -162,6 +165,13 @@ async def test_bad_type_and_class_raise_value_error(resolver: Any) -> None:
         resolver.query_dns("www.test", "XXX")
     with pytest.raises(ValueError, match="invalid query class: INVALIDCLASS"):
         resolver.query_dns("www.test", "A", "INVALIDCLASS")
+
+
+async def test_bad_arguments_raise_at_the_call(resolver: Any) -> None:
+    with pytest.raises(ValueError, match="Invalid IPv4 address"):
+        resolver.getnameinfo(("not-an-ip", 80))
+    with pytest.raises(ValueError, match="Invalid address argument"):
+        resolver.getnameinfo(("127.0.0.1",))
 
 
 async def test_qclass_by_name_goes_on_the_wire(impl: ModuleType, resolver: Any) -> None:
@@ -357,3 +367,16 @@ async def test_close_and_garbage_collection_free_the_sockets(zone: DNSServer) ->
     assert _open_fds() > baseline
     del dropped
     await _fds_back_to(baseline)
+
+
+# -- the migration guide ------------------------------------------------------------------
+
+
+def test_docs_snippets_run() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "aiodns.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert snippets
+    for code in snippets:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr

@@ -227,6 +227,11 @@ class DNSResolver:
             raise RuntimeError("DNSResolver is closed, no new queries allowed")
         outer: asyncio.Future[_R] = self.loop.create_future()
         inner = start()
+        if inner.done() and not inner.cancelled():
+            bad = inner.exception()
+            if isinstance(bad, (ValueError, TypeError)):
+                # A bad argument pycares refused: aiodns lets it raise at the call.
+                raise bad
         inner.add_done_callback(functools.partial(self._relay, outer, convert))
         return outer
 
