@@ -115,6 +115,9 @@ class DNSResolver:
         kwargs.pop("sock_state_cb", None)
         with keep_channel_buffers():
             self._engine = Engine(self.loop, _channel_options(kwargs))
+            # The engine may build its channel lazily; reading the servers builds it
+            # here, inside the guard, and fails now (as aiodns does) on a bad option.
+            self._engine.servers  # noqa: B018
         if nameservers:
             self.nameservers = nameservers
         self._closed = False
