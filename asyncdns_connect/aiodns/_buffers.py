@@ -42,7 +42,10 @@ class _KeepingFFI:
 def keep_channel_buffers() -> Iterator[None]:
     """Within this block, buffers pycares allocates live until the block ends."""
     with _lock:
-        original = pycares._ffi  # type: ignore[attr-defined]
+        original = getattr(pycares, "_ffi", None)
+        if original is None:  # a pycares built otherwise: nothing to guard
+            yield
+            return
         keeper = _KeepingFFI(original)
         pycares._ffi = keeper  # type: ignore[attr-defined]
         try:

@@ -78,6 +78,9 @@ def _channel_options(kwargs: dict[str, Any]) -> ChannelOptions:
     fields: dict[str, Any] = {k: kwargs.pop(k) for k in _OPTION_FIELDS if k in kwargs}
     if fields.get("rotate") is None:
         fields.pop("rotate", None)
+    if fields.get("timeout") == 0:
+        # c-ares reads a zero timeout as "the default" (aiodns users pass it so).
+        fields["timeout"] = None
     servers = kwargs.pop("servers", None)
     if servers:
         fields["servers"] = tuple(servers)
