@@ -10,9 +10,10 @@ the netjail (root, loopback only). In its own fresh network namespace it:
 * gives ``lo`` the two addresses the file expects to time out (1.2.3.4, 192.0.2.1)
   and binds a UDP socket on port 53 there that never answers;
 * in MODE ``ours`` makes ``import aiodns`` give ``asyncdns_connect.aiodns`` and marks
-  the tests in ``SKIPS`` skipped (the one list of them, with the reasons);
+  the tests in ``SKIPS`` skipped (the one list of them, with the reasons); in MODE
+  ``control`` it imports the sdist's own aiodns 4.0.4, whatever version is installed;
 * runs pytest on the file, writing ``WORKDIR/junit.xml`` and, in
-  ``WORKDIR/aiodns-module.txt``, the name of the module ``import aiodns`` gave.
+  ``WORKDIR/aiodns-module.txt``, the module ``import aiodns`` gave (name, version, file).
 
 Nothing leaves the namespace: every address above exists only on its ``lo``.
 """
@@ -139,13 +140,18 @@ def main(mode: str, test_file: str, workdir: str) -> int:
             server.start()
         if mode == "ours":
             _use_ours()
+        else:
+            # The control is the sdist's own aiodns 4.0.4, whatever version is installed.
+            sys.path.insert(0, str(Path(test_file).parent.parent))
         status = pytest.main(
             [test_file, "-q", "-p", "no:cacheprovider", "-c", str(ini),
              "--rootdir", str(Path(test_file).parent), f"--junitxml={workdir}/junit.xml"],
             plugins=[_Skipper(SKIPS if mode == "ours" else {})],
         )
         # Which module the file really tested, for the caller to check.
-        Path(workdir, "aiodns-module.txt").write_text(sys.modules["aiodns"].__name__)
+        tested = sys.modules["aiodns"]
+        Path(workdir, "aiodns-module.txt").write_text(
+            f"{tested.__name__} {tested.__version__} {tested.__file__}")
         return int(status)
     finally:
         for server in servers:
