@@ -9,9 +9,10 @@ docs/aiodns.md for the few differences.
 
 from __future__ import annotations
 
-from . import compat, error
-from ._dnsresolver import DNSResolver, query_class_map, query_type_map
-from .compat import (
+# Besides __all__, aiodns's namespace carries these; code reaches for them as aiodns.X.
+from . import compat, error  # noqa: F401
+from ._dnsresolver import DNSResolver, query_class_map, query_type_map  # noqa: F401
+from .compat import (  # noqa: F401
     AresHostResult,
     AresQueryAAAAResult,
     AresQueryAResult,
@@ -33,10 +34,3 @@ __version__ = "4.0.4"
 
 __all__ = ("DNSResolver", "error")
 
-# Re-exported names aiodns's own module namespace carries too.
-_REEXPORTS = (
-    AresHostResult, AresQueryAAAAResult, AresQueryAResult, AresQueryCAAResult,
-    AresQueryCNAMEResult, AresQueryMXResult, AresQueryNAPTRResult, AresQueryNSResult,
-    AresQueryPTRResult, AresQuerySOAResult, AresQuerySRVResult, AresQueryTXTResult,
-    QueryResult, compat, convert_result, query_class_map, query_type_map,
-)
