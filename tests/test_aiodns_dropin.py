@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import re
 import socket
 import struct
@@ -383,3 +384,14 @@ def test_docs_snippets_run() -> None:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.skipif(os.environ.get("NETJAIL_INSIDE") != "1",
+                    reason="the benchmark starts knotd on loopback: run inside netjail")
+def test_benchmark_runs(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_aiodns.py"), "--quick",
+         "--out", str(tmp_path)], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "asyncdns_connect.aiodns" in (tmp_path / "aiodns.md").read_text()
