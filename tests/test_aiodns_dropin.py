@@ -288,6 +288,9 @@ async def test_channel_options_reach_c_ares(impl: ModuleType, zone: DNSServer) -
                     flags=pycares.ARES_FLAG_EDNS) as r:
         result = await r.getaddrinfo("www", AF_INET)
         assert [n.addr[0] for n in result.nodes] == [b"192.0.2.1"]
+    # A bad server fails the constructor as in aiodns, leaving nothing open behind.
+    with pytest.raises(pycares.AresError):
+        impl.DNSResolver(nameservers=["not-an-ip"])
     # timeout=0 means c-ares's default, not "fail at once".
     async with make(impl, zone, timeout=0) as r:
         assert (await r.query_dns("www.test", "A")).answer
