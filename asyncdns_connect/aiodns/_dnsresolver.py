@@ -107,7 +107,7 @@ class DNSResolver:
     Other keywords are c-ares channel options (``timeout``, ``tries``, ``ndots``,
     ``flags``, ``udp_port``, ``tcp_port``, ``domains``, ``rotate``, ``local_ip``,
     ``local_dev``, ``lookups``, ``resolvconf_path``, socket buffer sizes), passed to
-    ``pycares.Channel``; an unknown keyword raises ``TypeError`` there.
+    ``pycares.Channel``; an unknown keyword raises ``TypeError``.
     """
 
     def __init__(self, nameservers: Sequence[str] | None = None,
