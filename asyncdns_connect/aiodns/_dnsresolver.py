@@ -146,7 +146,7 @@ class DNSResolver:
         qtype_int, qclass_int = _types(qtype, qclass)
         return self._send(
             lambda: self._engine.query(host, qtype_int, qclass=qclass_int, ours=False),
-            functools.partial(_convert, qtype=qtype_int),
+            functools.partial(convert_result, qtype=qtype_int),
         )
 
     def query_dns(self, host: str, qtype: str, qclass: str | None = None
@@ -254,7 +254,7 @@ class DNSResolver:
         if exc is None:
             try:
                 outer.set_result(convert(inner.result()))
-            except error.DNSError as bad:
+            except Exception as bad:  # ENODATA from convert_result; never a hang
                 outer.set_exception(bad)
         elif isinstance(exc, QueryFailed):
             outer.set_exception(_dns_error(exc.status))
@@ -280,10 +280,6 @@ def _types(qtype: str, qclass: str | None) -> tuple[int, int]:
 
 def _same(result: _T) -> _T:
     return result
-
-
-def _convert(result: pycares.DNSResult, qtype: int) -> QueryResult:
-    return convert_result(result, qtype)
 
 
 def _host_result(result: pycares.AddrInfoResult, host: str) -> AresHostResult:
