@@ -4,22 +4,23 @@ Used by tests/test_aiodns_upstream.py, which starts this script as
 ``unshare --net -- python tests/_aiodns_upstream.py MODE TEST_FILE WORKDIR`` inside
 the netjail (root, loopback only). In its own fresh network namespace it:
 
-* gives ``lo`` the public addresses the upstream file names (8.8.8.8, 8.8.4.4,
-  1.1.1.1) and serves them, and 127.0.0.1 (resolv.conf), from the project's loopback
-  DNS server with a zone holding every name the file queries;
-* gives ``lo`` the two addresses the file expects to time out (1.2.3.4, 192.0.2.1)
-  and binds a UDP socket on port 53 there that never answers;
+* runs a copy of the file in which every nameserver address it names is replaced by
+  a loopback one (``LOOPBACK``): the servers it expects to answer, and 127.0.0.1
+  (resolv.conf), are the project's loopback DNS server with a zone holding every
+  name the file queries; the two it expects to time out get a UDP socket on port 53
+  that never answers;
 * in MODE ``ours`` makes ``import aiodns`` give ``asyncdns_connect.aiodns`` and marks
   the tests in ``SKIPS`` skipped (the one list of them, with the reasons); in MODE
   ``control`` it imports the sdist's own aiodns 4.0.4, whatever version is installed;
 * runs pytest on the file, writing ``WORKDIR/junit.xml`` and, in
   ``WORKDIR/aiodns-module.txt``, the module ``import aiodns`` gave (name, version, file).
 
-Nothing leaves the namespace: every address above exists only on its ``lo``.
+Nothing is sent outside 127.0.0.0/8, and the namespace has only ``lo`` besides.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -30,8 +31,17 @@ import pytest
 
 from asyncdns_connect.testing import ThreadedDNSServer
 
-SERVED = ("127.0.0.1", "8.8.8.8", "8.8.4.4", "1.1.1.1")
-SILENT = ("1.2.3.4", "192.0.2.1")
+# The nameservers the upstream file names, and the loopback address each becomes in
+# the copy that runs: the first three must answer, the last two must time out.
+LOOPBACK = {
+    "8.8.8.8": "127.0.8.8",
+    "8.8.4.4": "127.0.4.4",
+    "1.1.1.1": "127.0.1.1",
+    "1.2.3.4": "127.1.2.4",
+    "192.0.2.1": "127.0.2.1",
+}
+SERVED = ("127.0.0.1", "127.0.8.8", "127.0.4.4", "127.0.1.1")
+SILENT = ("127.1.2.4", "127.0.2.1")
 
 _PRIVATE = "inspects aiodns's private {what}; the behaviour is covered in test_aiodns_dropin.py"
 _FALLBACK = ("patches aiodns.pycares.Channel to fail and checks `_event_thread`: aiodns's "
@@ -101,8 +111,16 @@ def _fill(server: ThreadedDNSServer) -> None:
 
 def _network() -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    for address in SERVED[1:] + SILENT:
-        subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+
+
+def _loopback_copy(test_file: str, workdir: str) -> str:
+    """The upstream file with each nameserver it names replaced by its loopback twin."""
+    text = Path(test_file).read_text()
+    for public, local in LOOPBACK.items():
+        text = re.sub(rf"(?<![\d.]){re.escape(public)}(?![\d.])", local, text)
+    copy = Path(workdir, Path(test_file).name)
+    copy.write_text(text)
+    return str(copy)
 
 
 def _use_ours() -> None:
@@ -124,8 +142,9 @@ class _Skipper:
                 item.add_marker(pytest.mark.skip(reason=f"asyncdns_connect: {reason}"))
 
 
-def main(mode: str, test_file: str, workdir: str) -> int:
+def main(mode: str, upstream_file: str, workdir: str) -> int:
     _network()
+    test_file = _loopback_copy(upstream_file, workdir)
     servers = [ThreadedDNSServer(host, 53) for host in SERVED]
     silent = []
     for address in SILENT:
@@ -142,7 +161,7 @@ def main(mode: str, test_file: str, workdir: str) -> int:
             _use_ours()
         else:
             # The control is the sdist's own aiodns 4.0.4, whatever version is installed.
-            sys.path.insert(0, str(Path(test_file).parent.parent))
+            sys.path.insert(0, str(Path(upstream_file).parent.parent))
         status = pytest.main(
             [test_file, "-q", "-p", "no:cacheprovider", "-c", str(ini),
              "--rootdir", str(Path(test_file).parent), f"--junitxml={workdir}/junit.xml"],
