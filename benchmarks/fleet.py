@@ -41,7 +41,7 @@ from asyncdns_connect._cli._backend import Backend
 
 SELF = os.path.abspath(__file__)
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
-NAMES = {"full": 400, "quick": 200}
+NAMES = {"full": 400, "quick": 120}
 WORKERS = {"full": (4, 8), "quick": (4,)}
 CONCURRENCY = 50
 _UNBOUND_CONF = """server:
@@ -165,6 +165,10 @@ class Workers:
 # -- unbound -------------------------------------------------------------------------
 
 
+class _PortTaken(Exception):
+    pass
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -193,9 +197,19 @@ class Unbound:
         return f"127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Unbound:
+        for attempt in range(5):  # the free port may be taken before unbound binds it
+            try:
+                await self._start()
+                return self
+            except _PortTaken:
+                if attempt == 4:
+                    raise RuntimeError("unbound found no free port") from None
+        raise AssertionError("unreachable")
+
+    async def _start(self) -> None:
         self.port = _free_port()
         conf = _write_conf(self.dir, self.port, self.upstream)
-        self.proc = await asyncio.create_subprocess_exec(
+        proc = self.proc = await asyncio.create_subprocess_exec(
             UNBOUND, "-d", "-c", conf, stdin=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -203,21 +217,22 @@ class Unbound:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
                 writer.close()
-                break
+                return
             except OSError:
-                if self.proc.returncode is not None or time.monotonic() > deadline:
-                    err = b"" if self.proc.stderr is None else await self.proc.stderr.read()
-                    await self.close()
+                if proc.returncode is not None or time.monotonic() > deadline:
+                    err = b"" if proc.stderr is None else await proc.stderr.read()
+                    await self.close(keep_dir=True)
+                    if b"already in use" in err:
+                        raise _PortTaken from None
                     raise RuntimeError(f"unbound did not start: {err.decode()[-300:]}") from None
                 await asyncio.sleep(0.05)
-        return self
 
     def pause(self, paused: bool) -> None:
         """Stop (SIGSTOP) or resume answering: queries queue up unanswered."""
         if self.proc is not None:
             os.kill(self.proc.pid, signal.SIGSTOP if paused else signal.SIGCONT)
 
-    async def close(self) -> None:
+    async def close(self, keep_dir: bool = False) -> None:
         proc, self.proc = self.proc, None
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -228,7 +243,8 @@ class Unbound:
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()

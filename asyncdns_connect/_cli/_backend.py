@@ -8,7 +8,8 @@ obeys one JSON command per line until standard input closes:
 
 * ``restart`` (optional ``outage_at``/``outage_for``): new model clock, empty
   upstream cache, empty query log; answers with the fault windows;
-* ``count``: queries received since the restart, and the model's counters;
+* ``count``: queries received since the restart, the model's counters, and the
+  CPU seconds this process has used;
 * ``dead``: answer nothing (``value`` true) or answer again.
 
 A process of its own keeps the servers' work off the clients' loop and core;
@@ -25,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -60,7 +62,10 @@ def _obey(dns: DNSServer, model: NetworkModel, line: str) -> dict[str, Any]:
     if cmd["cmd"] == "restart":
         return _restart(dns, model, cmd)
     if cmd["cmd"] == "count":
-        return {"count": dns.count(), "network": model.counters()}
+        # CPU seconds of this process (DNS and HTTP servers), so a run can show
+        # the servers were not the bottleneck.
+        return {"count": dns.count(), "network": model.counters(),
+                "cpu_s": round(time.process_time(), 3)}
     if cmd["cmd"] == "dead":
         dns.dead = bool(cmd["value"])
     return {"ok": True}

@@ -35,7 +35,7 @@ import httpx
 from .._errors import DNSError
 from ..testing import FieldHost, make_population
 
-__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "summarize"]
+__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "summarize"]
 
 CLIENTS = {
     "aiohttp-threaded": "aiohttp default",
@@ -301,7 +301,7 @@ async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
     return tally
 
 
-def _pct(values: list[float], q: float) -> float | None:
+def pct(values: list[float], q: float) -> float | None:
     """The ``q`` quantile (nearest rank) in milliseconds."""
     if not values:
         return None
@@ -322,8 +322,8 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "requests_per_s": round(total / tally.seconds, 1) if tally.seconds else None,
         "ok_per_s": round(ok / tally.seconds, 1) if tally.seconds else None,
         "new_connections": len(tally.connects),
-        "connect_ms": {"p50": _pct(tally.connects, 0.5), "p95": _pct(tally.connects, 0.95),
-                       "p99": _pct(tally.connects, 0.99)},
+        "connect_ms": {"p50": pct(tally.connects, 0.5), "p95": pct(tally.connects, 0.95),
+                       "p99": pct(tally.connects, 0.99)},
         "distinct_hosts": len(tally.distinct),
         "cpu_s": round(tally.cpu_s, 2),
         "cpu_ms_per_request": round(1000 * tally.cpu_s / total, 3) if total else None,
