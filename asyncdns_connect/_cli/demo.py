@@ -113,7 +113,7 @@ async def _run_all(args: argparse.Namespace) -> dict[str, Any]:
     from ._backend import Backend
 
     quick = args.quick
-    hosts = args.hosts or (3000 if quick else 8000)
+    hosts = args.hosts or (8000 if quick else 20000)
     seconds = 2.5 if quick else 6.0
     outage = {"outage_at": round(0.55 * seconds, 2), "outage_for": round(0.12 * seconds, 2)}
     spec = {"hosts": hosts, "seed": args.seed, "profile": outage}
