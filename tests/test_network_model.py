@@ -151,3 +151,21 @@ def test_docs_field_snippets_run(tmp_path: Path) -> None:
                               timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_threaded_server_takes_a_network_too() -> None:
+    import socket as socketlib
+
+    from dnslib import DNSRecord
+
+    from asyncdns_connect.testing import ThreadedDNSServer
+
+    dead = NetworkProfile(loss=0, burst_every=0, outage_at=0, outage_for=60)
+    with ThreadedDNSServer(network=NetworkModel(dead)) as dns:
+        dns.add("a.test", "A", "127.0.0.1")
+        with socketlib.socket(socketlib.AF_INET, socketlib.SOCK_DGRAM) as sock:
+            sock.settimeout(0.5)
+            sock.sendto(DNSRecord.question("a.test").pack(), (dns.host, dns.port))
+            with pytest.raises(TimeoutError):
+                sock.recvfrom(4096)  # the outage answers nothing
+        assert dns.count("a.test") == 1  # but the query arrived and was logged
