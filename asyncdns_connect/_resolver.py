@@ -20,7 +20,6 @@ from typing import Any
 
 import pycares
 
-from ._answers import BadAnswer, Chain, SoaFinder
 from ._cache import Answer, HostCache, HostEntry, View, fresh_error
 from ._config import ResolverConfig, TtlConfig
 from ._engine import ChannelOptions, Engine, QueryFailed, parse_servers
@@ -35,6 +34,7 @@ from ._errors import (
     error_for_status,
     pick_error,
 )
+from ._fetcher import NO_SOA
 from ._hosts import HostsFile
 from ._names import normalize_host, parse_ip_literal, special_use
 from ._order import demote, order
@@ -120,7 +120,6 @@ class Resolver:
         self._stats = Stats()
         self._inflight: dict[tuple[str, int], asyncio.Task[Answer]] = {}
         self._engine: Engine | None = None
-        self._soa: SoaFinder | None = None
         self._closed = False
         self._pid = os.getpid()
         self._background: set[asyncio.Task[Any]] = set()
@@ -189,7 +188,6 @@ class Resolver:
         self._engine = Engine(loop, ChannelOptions(
             servers=c.nameservers, timeout=c.timeout, tries=c.tries, rotate=c.rotate),
             c.max_concurrent_queries)
-        self._soa = SoaFinder(self._engine)
         return self._engine
 
     # -- the address lookup --------------------------------------------------------
@@ -359,25 +357,13 @@ class Resolver:
 
     async def _fetch(self, name: str, family: int) -> Answer:
         """One query for (name, family); the answer goes into the cache."""
-        engine = self._bind()
-        qtype = _QTYPE[family]
-        try:
-            chain = Chain(name, qtype)
-            query_name: str | None = name
-            search = self._config.nameservers is None
-            while query_name is not None:
-                result = await engine.query(query_name, qtype, search=search)
-                # A server may cut a long CNAME chain short: follow it on from its end.
-                query_name = chain.follow(result, query_name)
-                search = False
-            addrs, ttl = chain.addrs, chain.ttl or 0
-        except QueryFailed as exc:
-            return await self._negative_or_raise(name, family, exc.status)
-        except BadAnswer as exc:
-            self._stats.errors["ServerFailureError"] += 1
-            raise ServerFailureError.for_host(name, str(exc)) from None
-        if not addrs:
-            return await self._negative_or_raise(name, family, pycares.errno.ARES_ENODATA)
+        reply = await self._bind().fetch(name, family)
+        if not reply.ok:
+            if reply.reason:
+                self._stats.errors["ServerFailureError"] += 1
+                raise ServerFailureError.for_host(name, reply.reason)
+            return self._negative_or_raise(name, family, reply.status, reply.ttl)
+        addrs, ttl = reply.addrs, reply.ttl
         error: DNSError | None = None
         if self._policy is not None:
             kept = tuple(ip for ip in addrs if self._policy.allows(ip))
@@ -393,7 +379,7 @@ class Resolver:
             self._store(name, answer, now)
         return answer
 
-    async def _negative_or_raise(self, name: str, family: int, status: int) -> Answer:
+    def _negative_or_raise(self, name: str, family: int, status: int, soa_ttl: int) -> Answer:
         err = error_for_status(name, status)
         if not isinstance(err, (NameNotFoundError, NoAddressError)):
             # Server trouble says nothing about the name: never cached as negative.
@@ -402,9 +388,7 @@ class Resolver:
             err = NoAddressError.for_host(
                 name, f"the name has no {'IPv6' if family == AF_INET6 else 'IPv4'} address"
                       " (NODATA)")
-        assert self._soa is not None
-        soa_ttl = await self._soa.negative_ttl(name, isinstance(err, NameNotFoundError))
-        life = self._ttl.negative(soa_ttl)
+        life = self._ttl.negative(None if soa_ttl == NO_SOA else float(soa_ttl))
         now = time.monotonic()
         answer = Answer(socket.AddressFamily(family), (), err, life, now + life, now + life)
         if life > 0:
@@ -494,7 +478,7 @@ class Resolver:
             raise ValueError("only the IN query class is supported")
         engine = self._bind()
         try:
-            return await engine.query(name.rstrip(".") or name, code, ours=False)
+            return await engine.query(name.rstrip(".") or name, code)
         except QueryFailed as exc:
             err = error_for_status(name, exc.status)
             self._stats.errors[type(err).__name__] += 1
