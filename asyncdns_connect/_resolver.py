@@ -21,7 +21,6 @@ from typing import Any
 import pycares
 
 from ._cache import HostCache, HostEntry, View
-from ._chainfetch import ChainFetcher
 from ._config import ResolverConfig
 from ._engine import ChannelOptions, Engine, QueryFailed, parse_servers
 from ._errors import (
@@ -155,7 +154,7 @@ class Resolver:
         self._engine = Engine(loop, ChannelOptions(
             servers=c.nameservers, timeout=c.timeout, tries=c.tries, rotate=c.rotate),
             c.max_concurrent_queries)
-        self._sched.fetcher = ChainFetcher(self._engine, search=c.nameservers is None)
+        self._sched.fetcher = self._engine
         return self._engine
 
     def _hosts_changed(self, names: set[str]) -> None:
