@@ -67,9 +67,8 @@ class Lookup:
             fam, outcome = event
             got[fam] = outcome
             if deadline is None and not isinstance(outcome, DNSError):
-                if delay <= 0:
-                    break
-                deadline = loop.time() + delay
+                # With no delay, still take what has landed already.
+                deadline = loop.time() + max(delay, 0)
         return self._compose(host, local, got, gather)
 
     async def stream(self, host: str, family: int, local: Local
@@ -217,6 +216,8 @@ class _Gather:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            for fut in [f for f in self._waits if f.done()]:
+                self._ready.append(self._take(fut))
             if self._ready:
                 fam, outcome = self._ready.pop(0)
                 if not isinstance(outcome, DNSError) and outcome:
@@ -238,11 +239,8 @@ class _Gather:
             done, _ = await asyncio.wait(
                 self._waits, timeout=None if wake is None else wake - now,
                 return_when=asyncio.FIRST_COMPLETED)
-            clock_now = self._lookup._sched.clock()
             for fut in done:
-                plan = self._waits.pop(fut)
-                self._stale_at.pop(fut, None)
-                self._ready.append((plan.family, self._landed(plan, fut, clock_now)))
+                self._ready.append(self._take(fut))
             if not done:
                 self._expire_stale(loop.time())
 
@@ -259,9 +257,13 @@ class _Gather:
                                                   reason="slow")))
         return bool(expired)
 
-    def _landed(self, plan: Plan, fut: asyncio.Future[Record], now: float) -> Outcome:
+    def _take(self, fut: asyncio.Future[Record]) -> tuple[int, Outcome]:
+        """The outcome of a query that landed."""
+        plan = self._waits.pop(fut)
+        self._stale_at.pop(fut, None)
         record = fut.result()
-        return self._lookup._now(record, now, self.stale, landed=True)
+        return plan.family, self._lookup._now(record, self._lookup._sched.clock(), self.stale,
+                                              landed=True)
 
 
 def _family_name(family: int) -> str:
