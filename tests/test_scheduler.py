@@ -11,6 +11,7 @@ waiting, learned fallback surviving refreshes, serve-stale.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -128,7 +129,7 @@ async def test_back_off_stops_at_max_failure_ttl() -> None:
             clock.now += 0.01
             await lookup(r, "down.test", AF_INET)
         sent = dns.times("down.test", AF_INET)
-        gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(sent)]
         assert gaps[:3] == pytest.approx([1, 2, 4], abs=0.02)
         assert max(gaps) == pytest.approx(4, abs=0.02)
 
@@ -260,7 +261,7 @@ async def test_hot_name_never_waits_and_each_family_refreshes_once_per_ttl() -> 
         assert waited == 0
         for family in (AF_INET, AF_INET6):
             sent = dns.times("hot.test", family)
-            gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(sent)]
             assert len(sent) >= 4  # refreshed ahead of each of the 3 expiries
             assert min(gaps) >= 1.0  # and never twice for one answer
         assert r.stats().stale == 0
