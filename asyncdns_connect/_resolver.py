@@ -70,8 +70,9 @@ class Resolver:
         config = config or ResolverConfig()
         if nameservers is not None:
             options["nameservers"] = nameservers
-        if "nameservers" in options:
-            servers = options["nameservers"]
+        servers = options.get("nameservers", config.nameservers)
+        if servers is not None:
+            # Checked and normalised however they came ("ip", "ip:port", "[v6]:port").
             options["nameservers"] = parse_servers(
                 [servers] if isinstance(servers, str) else servers)
         if options:
