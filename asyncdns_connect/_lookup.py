@@ -2,9 +2,10 @@
 
 Per family the scheduler's ``Plan`` says what is known now and which query to
 wait for; this module decides how long a caller waits (RFC 8305): once one
-family has addresses, the others get ``resolution_delay`` more; a family that
-had nothing last time (NODATA, a failure) is only waited for when no family has
-addresses; a family whose refresh is in flight answers from its expired entry.
+family has addresses, the others get ``resolution_delay`` more; a family whose
+last query failed (SERVFAIL, timeout...) is only waited for when no family has
+addresses; a family whose refresh is in flight answers from its expired entry;
+one whose refresh is not answered within ``stale_answer_timeout`` answers stale.
 ``stream`` yields AAAA at once, A after at most the Resolution Delay, and a
 family that answers later as a later batch.
 """
@@ -118,7 +119,7 @@ class Lookup:
                 plans.append(plan)
         kind = ("misses" if plans else
                 "local" if any(fam in local.found for fam in FAMILIES[family]) else "hits")
-        return _Gather(self, name, ready, plans, stale, kind)
+        return _Gather(self, ready, plans, stale, kind)
 
     def _local(self, host: str, family: int, ips: tuple[str, ...], policed: bool) -> Outcome:
         addrs = tuple(Address(ip, socket.AddressFamily(family), 0) for ip in ips)
@@ -177,15 +178,14 @@ class Lookup:
 class _Gather:
     """The per-family outcomes of one lookup, handed out as they become known."""
 
-    __slots__ = ("_alone", "_lookup", "_name", "_ready", "_stale_at", "_waits", "_with_addrs",
+    __slots__ = ("_alone", "_lookup", "_ready", "_stale_at", "_waits", "_with_addrs",
                  "kind", "stale")
 
-    def __init__(self, lookup: Lookup, name: str, ready: list[tuple[int, Outcome]],
+    def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
         self._lookup = lookup
         self.kind = kind  # the Stats counter this lookup adds to, "" once counted
         self.stale = stale  # why stale addresses were handed out, not yet counted
-        self._name = name
         self._ready = ready
         self._waits: dict[asyncio.Future[Record], Plan] = {}
         self._alone: dict[asyncio.Future[Record], Plan] = {}
