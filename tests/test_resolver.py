@@ -454,10 +454,8 @@ async def test_slow_aaaa_does_not_hold_the_a_answer(dns_server: DNSServer) -> No
     dns_server.add_host("slow6.test", "192.0.2.1", "2001:db8::1")
     dns_server.fault("slow6.test", "AAAA", Fault.delay(0.8))
     async with make(dns_server, timeout=3, tries=1) as r:
-        start = time.monotonic()
         addrs = await r.resolve("slow6.test")
-        assert time.monotonic() - start < 0.5
-        assert ips(addrs) == ["192.0.2.1"]
+        assert ips(addrs) == ["192.0.2.1"]  # it did not wait the 0.8 s for AAAA
         # A second caller while the AAAA is still out joins it: no new query.
         assert ips(await r.resolve("slow6.test")) == ["192.0.2.1"]
         await asyncio.sleep(1.0)  # the AAAA answer arrives and is cached
@@ -471,10 +469,8 @@ async def test_slow_a_does_not_hold_the_aaaa_answer(dns_server: DNSServer) -> No
     dns_server.add_host("slow4.test", "192.0.2.1", "2001:db8::1")
     dns_server.fault("slow4.test", "A", Fault.delay(0.8))
     async with make(dns_server, timeout=3, tries=1) as r:
-        start = time.monotonic()
         addrs = await r.resolve("slow4.test")
-        assert time.monotonic() - start < 0.5
-        assert ips(addrs) == ["2001:db8::1"]
+        assert ips(addrs) == ["2001:db8::1"]  # it did not wait the 0.8 s for A
         await asyncio.sleep(1.0)
         assert sorted(ips(await r.resolve("slow4.test"))) == ["192.0.2.1", "2001:db8::1"]
     assert dns_server.count("slow4.test", "A") == 1
@@ -524,10 +520,9 @@ async def test_close_fails_pending_lookups(dns_server: DNSServer) -> None:
     tasks = [asyncio.ensure_future(r.resolve("slow.test", fam))
              for fam in (AF_UNSPEC, AF_UNSPEC, AF_INET, AF_INET6)]
     await dns_server.wait_for_queries(1, "slow.test", "AAAA")
-    start = time.monotonic()
     await r.close()
+    # Failed at once: the answers (1 s away) would have made them succeed.
     done = await asyncio.gather(*tasks, return_exceptions=True)
-    assert time.monotonic() - start < 0.5
     for outcome in done:
         assert isinstance(outcome, ResolverClosedError), outcome
         assert "slow.test" in str(outcome)
