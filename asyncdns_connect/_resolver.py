@@ -175,7 +175,10 @@ class Resolver:
         ``family`` AF_INET or AF_INET6 keeps only that family. Never empty. Waits
         for the second family at most ``resolution_delay`` once one answered.
         """
-        entry = self._cache.get(host)
+        try:
+            entry = self._cache.get(host)
+        except TypeError:  # unhashable: no host name (_start says so)
+            entry = None
         if entry is not None:
             view = entry.views.get(family)
             if view is not None:
@@ -196,7 +199,7 @@ class Resolver:
         reported failing go last. If every family fails, raises the DNSError
         before yielding; once something was yielded, a later failure just ends it.
         """
-        entry = self._cache.get(host)
+        entry = self._entry(host)
         if entry is not None:
             view = entry.views.get(family)
             if view is not None:
@@ -207,6 +210,12 @@ class Resolver:
         local = await self._start(host, family)
         async for batch in self._lookup.stream(host, family, local):
             yield batch
+
+    def _entry(self, host: str) -> HostEntry | None:
+        try:
+            return self._cache.get(host)
+        except TypeError:  # unhashable: no host name (_start says so)
+            return None
 
     def _hit(self, entry: HostEntry, view: View, family: int, now: float
              ) -> tuple[Address, ...]:

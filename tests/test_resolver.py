@@ -172,8 +172,11 @@ async def test_invalid_names_raise_without_a_query(
 
 
 async def test_non_str_host_is_invalid(dns_server: DNSServer, resolver: Resolver) -> None:
-    with pytest.raises(InvalidHostError):
-        await resolver.resolve(b"www.test")  # type: ignore[arg-type]
+    for host in (b"www.test", ["www.test"], None):
+        with pytest.raises(InvalidHostError):
+            await resolver.resolve(host)  # type: ignore[arg-type]
+        with pytest.raises(InvalidHostError):
+            await anext(resolver.stream(host))  # type: ignore[arg-type]
     assert dns_server.queries == []
 
 
