@@ -5,13 +5,18 @@ resolver share one cache and one channel. The default belongs to its loop: it
 is made on first use and lives exactly as long as the loop, whatever adapters
 come and go (a new ``ClientSession`` or ``AsyncClient`` per batch keeps the
 cache). It is stored on the loop object itself, so nothing global refers to the
-loop or the resolver: when the loop is dropped (``asyncio.run()`` returning),
-both go together and the c-ares channel is destroyed with them.
+loop or the resolver: when the loop is dropped, both go together and the c-ares
+channel is destroyed with them. It is also closed when the loop shuts down
+(``asyncio.run()`` returning, or any runner calling ``loop.shutdown_asyncgens()``):
+an async generator started on the loop holds it, and the loop closes every
+such generator on shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
 
 from ._resolver import Resolver
 
@@ -23,13 +28,27 @@ _ATTR = "_asyncdns_connect_default_resolver"
 def default_resolver() -> Resolver:
     """The running loop's shared default Resolver (system configuration)."""
     loop = asyncio.get_running_loop()
-    resolver: Resolver | None = getattr(loop, _ATTR, None)
-    if resolver is None or resolver.closed:
-        resolver = Resolver()
-        # Every asyncio and uvloop loop takes attributes; a global map keyed by
-        # the loop would keep it alive (the resolver refers to its loop).
-        setattr(loop, _ATTR, resolver)
+    held: tuple[Resolver, AsyncGenerator[None, None]] | None = getattr(loop, _ATTR, None)
+    if held is not None and not held[0].closed:
+        return held[0]
+    resolver = Resolver()
+    life = _lifetime(resolver)
+    # Every asyncio and uvloop loop takes attributes; a global map keyed by the
+    # loop would keep it alive (the resolver refers to its loop).
+    setattr(loop, _ATTR, (resolver, life))
+    # Started on this loop, the generator is one the loop closes on shutdown:
+    # stepping it to its yield runs no I/O, so it needs no task.
+    with contextlib.suppress(StopIteration):
+        life.__anext__().send(None)
     return resolver
+
+
+async def _lifetime(resolver: Resolver) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await resolver.close()
+
 
 
 class SharedResolver:

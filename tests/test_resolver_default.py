@@ -89,6 +89,18 @@ def test_unclosed_adapters_leave_no_loop_alive() -> None:
     assert open_fds() <= fds + 2
 
 
+def test_the_default_is_closed_when_its_loop_shuts_down() -> None:
+    async def use() -> tuple[object, object]:
+        plugin = AiohttpResolver()  # never closed
+        with contextlib.suppress(DNSError):
+            await plugin.resolve("unanswered.test", 80, socket.AF_INET)
+        return plugin.resolver, asyncio.get_running_loop()
+
+    resolver, loop = asyncio.run(use())  # both still referenced here
+    assert resolver.closed  # type: ignore[attr-defined]
+    assert loop.is_closed()  # type: ignore[attr-defined]
+
+
 async def test_closed_httpx_client_and_a_later_aiohttp_plugin_share_one_cache(
         port53: DNSServer) -> None:
     port53.add_host("shared-default.test", "127.0.0.1")
