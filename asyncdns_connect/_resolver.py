@@ -70,8 +70,10 @@ class Resolver:
     how long to wait for the second family once the first answered.
     ``first_family_count``: addresses of the first family before alternating.
     ``hosts_file``: True for /etc/hosts, a path, or False. ``overrides``: host ->
-    IPs, answered before anything else (like curl --resolve). ``timeout``/``tries``/
-    ``rotate``: c-ares's per-server timeout, attempts and server rotation.
+    IPs, answered before anything else (like curl --resolve). ``timeout``: seconds
+    one try waits at one server (default 2); ``tries``: tries per server (default 2);
+    a lookup ends after at most timeout x tries x servers (docs/engine.md).
+    ``rotate``: spread queries over the servers.
     ``max_concurrent_queries``: queries in flight at once; more wait their turn.
     ``address_policy``: an AddressPolicy every answer is filtered through.
     """
@@ -98,6 +100,10 @@ class Resolver:
     ) -> None:
         if isinstance(nameservers, str):
             nameservers = [nameservers]
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        if tries is not None and tries < 1:
+            raise ValueError(f"tries must be >= 1, not {tries!r}")
         self._config = ResolverConfig(
             nameservers=parse_servers(nameservers),
             ttl=TtlConfig(min_ttl=min_ttl, max_ttl=max_ttl, negative_ttl=negative_ttl,
