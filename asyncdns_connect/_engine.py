@@ -1,34 +1,39 @@
 """The engine: every DNS transaction, from send to answer, on c-ares.
 
-Two channels share one loop integration (``_Pump``: c-ares's sockets watched by
-the loop's selector through ``sock_state_cb``, answers arriving on the loop
-thread with no thread hop, hand-written because no library drives pycares 5
-from asyncio this way):
+``fetch`` (the Resolver's A/AAAA lookups) runs on raw c-ares channels built in
+``_cares`` through pycares's cffi layer, one channel per nameserver, because only
+there can c-ares's query cache be switched off, the SOA of a negative reply be
+read, and sockets be read without running c-ares's timeouts. The engine, not
+c-ares, decides when a try has failed and which server the next try goes to:
 
-* ``fetch`` (the Resolver's A/AAAA lookups) runs on a raw c-ares channel built in
-  ``_cares`` through pycares's cffi layer, because only there can c-ares's query
-  cache be switched off, the SOA of a negative reply be read, and sockets be read
-  without running c-ares's adaptive timeouts. One future per (name, family) is
-  completed from the c-ares callback: no Task per lookup.
-* The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
-  ``getnameinfo``) keeps running on a public ``pycares.Channel``, created on
-  first use: it returns pycares's own result objects, which aiodns users expect
-  field for field, and re-implementing pycares's argument and result handling
-  for five calls would copy most of pycares. Its deadline is enforced by the
-  loop's timer too (see below); c-ares's query cache stays on there, as in aiodns.
+* ``timeout`` is the time one try waits at one server, ``tries`` the tries per
+  server; a lookup ends after at most ``timeout x tries x servers``.
+* A try that has waited ``timeout`` is followed by the next try (the next server
+  first), and stays open: an answer to any try within the budget is used. c-ares
+  alone shortens a try to 5x the server's average latency (floor 250 ms) and then
+  closes its socket, so a 400 ms answer after fast ones was lost.
+* A packet presumed lost (no answer after 5x the server's smoothed round trip,
+  at least 250 ms) is sent once more within the same try, as c-ares would, but
+  the first query stays open.
+* c-ares runs its own timeouts only to reap queries nobody waits for any more.
 
-Timeouts (docs/engine.md): ``timeout`` is the time one try waits at one server,
-``tries`` the tries per server; a lookup ends after at most ``timeout x tries x
-servers``. c-ares alone would shorten each try to 5x the server's average latency
-(floor 250 ms) and lose the answer to a retried try; on the fetch channel c-ares
-runs its timeouts only when a try of ours has really waited ``timeout``, its
-per-try timeout is capped at ``timeout``, and the loop's timer enforces the
-whole-lookup deadline.
+One future per (name, family) is completed from the c-ares callback (no Task per
+lookup); the reply is read lean (``_cares.read_records``); the negative TTL comes
+from the reply's own SOA (``_answers``). Callbacks only record: a follow-up query
+or a queued lookup is sent after the channel call returns, since re-entering a
+channel from its own callback can deadlock. ``max_concurrent`` bounds lookups in
+flight, the rest wait in a FIFO, so a burst does not overflow the UDP buffers.
 
-Rules: callbacks from c-ares only record (a follow-up query or a queued lookup
-is sent after the channel call returns: re-entering a channel from its own
-callback can deadlock); ``max_concurrent`` bounds lookups in flight, the rest
-wait in a FIFO so a burst does not overflow the UDP receive buffer.
+The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
+``getnameinfo``) keeps running on a public ``pycares.Channel`` created on first
+use: it returns pycares's own result objects, which aiodns users expect field for
+field, and re-implementing pycares's argument and result handling for those calls
+would copy most of pycares. c-ares's cache and adaptive per-try timer stay on
+there, as in aiodns; the loop's timer still ends each call after ``timeout x tries
+x servers``. Both kinds of channel share one loop integration, ``_Pump`` (c-ares's
+sockets watched by the loop's selector through ``sock_state_cb``: answers arrive
+on the loop thread with no thread hop). Hand-written: no library drives pycares 5
+from asyncio this way.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ _ETIMEOUT = pycares.errno.ARES_ETIMEOUT
 _ECANCELLED = pycares.errno.ARES_ECANCELLED
 _EDESTRUCTION = pycares.errno.ARES_EDESTRUCTION
 _EBADRESP = pycares.errno.ARES_EBADRESP
+_TRY_END, _RESEND = 0, 1
+_MIN_RESEND = 0.25
 _SERVER_TROUBLE = frozenset({
     _ETIMEOUT, pycares.errno.ARES_ESERVFAIL, pycares.errno.ARES_EREFUSED,
     pycares.errno.ARES_ECONNREFUSED, pycares.errno.ARES_ENOTIMP, pycares.errno.ARES_EFORMERR,
@@ -167,13 +174,14 @@ class _Fetch:
 class _Conn:
     """One raw channel (one server) with its pump and query counts."""
 
-    __slots__ = ("orphans", "pending", "pump", "raw")
+    __slots__ = ("orphans", "pending", "pump", "raw", "srtt")
 
     def __init__(self, pump: _Pump) -> None:
         self.pump = pump
         self.raw: RawChannel
         self.pending = 0        # c-ares queries in flight on this channel
         self.orphans = 0        # ... of which no lookup waits for
+        self.srtt = 0.0         # smoothed round trip of its answers (0: none yet)
 
 
 class _Job:
@@ -212,12 +220,15 @@ class Engine:
         # The fetch channels: one per server.
         self._conns: list[_Conn] = []
         self._first = 0                         # the server lookups start at
-        self._jobs: dict[int, tuple[_Fetch, _Conn, str]] = {}  # token -> lookup, channel, name
+        # c-ares query token -> (lookup, channel, name asked, when sent)
+        self._jobs: dict[int, tuple[_Fetch, _Conn, str, float]] = {}
         self._next_token = 1
         self._live = 0                          # lookups sent and not answered
         self._waiting: deque[_Fetch] = deque()
         self._next: list[_Fetch] = []           # tries and CNAME follow-ups to send
-        self._dues: list[tuple[float, int]] = []  # (when a try has waited timeout, token)
+        # (when, token, kind): a try has waited timeout (_TRY_END), or long enough
+        # that its packet was probably lost (_RESEND).
+        self._dues: list[tuple[float, int, int]] = []
         self._due_timer: asyncio.TimerHandle | None = None
         self._reap_timer: asyncio.TimerHandle | None = None
         self._orphans = False
@@ -260,7 +271,7 @@ class Engine:
         self._servers = list(servers)
         if self._conns:
             # Lookups in flight start over on the new servers.
-            live = [f for f, _c, _n in self._jobs.values() if not f.done]
+            live = [e[0] for e in self._jobs.values() if not e[0].done]
             self._destroy_conns()
             conns = self._connect()
             for fetch in dict.fromkeys(live):
@@ -283,7 +294,7 @@ class Engine:
             if timer is not None:
                 timer.cancel()
         self._due_timer = self._reap_timer = self._pub_timer = None
-        fetches = list(self._waiting) + self._next + [f for f, _c, _n in self._jobs.values()]
+        fetches = list(self._waiting) + self._next + [e[0] for e in self._jobs.values()]
         self._waiting.clear()
         self._next.clear()
         self._destroy_conns()
@@ -394,17 +405,24 @@ class Engine:
     def _attempts(self) -> int:
         return self._tries * max(1, len(self._conns))
 
-    def _send(self, fetch: _Fetch) -> None:
-        """Send the lookup's current try (never from inside a c-ares callback)."""
-        conns = self._conns
-        conn = conns[(self._first + fetch.attempt) % len(conns)]
+    def _send(self, fetch: _Fetch, conn: _Conn | None = None) -> None:
+        """Send the lookup's current try, or with ``conn`` a resend of it to that server.
+
+        Never called from inside a c-ares callback.
+        """
+        resend = conn is not None
+        if conn is None:
+            conns = self._conns
+            conn = conns[(self._first + fetch.attempt) % len(conns)]
         token = self._next_token
         self._next_token = token + 1
-        self._jobs[token] = (fetch, conn, fetch.asked)
+        now = self._loop.time()
+        self._jobs[token] = (fetch, conn, fetch.asked, now)
         conn.pending += 1
         fetch.live += 1
-        fetch.latest = token
         fetch.tokens.append(token)
+        if not resend:
+            fetch.latest = token
         try:
             status = conn.raw.query(token, fetch.asked, fetch.qtype,
                                     search=self._servers is None and fetch.asked == fetch.name)
@@ -418,20 +436,30 @@ class Engine:
             if self._forget(token):
                 self._failed_try(fetch, conn, status)
             return
-        if token in self._jobs:
-            when = min(self._loop.time() + self._timeout, fetch.deadline)
-            heapq.heappush(self._dues, (when, token))
-            timer = self._due_timer
-            if timer is None or timer.when() > when:
-                if timer is not None:
-                    timer.cancel()
-                self._due_timer = self._loop.call_at(when, self._on_due)
+        if token not in self._jobs or resend:
+            return
+        when = min(now + self._timeout, fetch.deadline)
+        self._due(when, token, _TRY_END)
+        if conn.srtt:
+            # Like c-ares: a packet is presumed lost after 5x the server's round
+            # trip (at least 250 ms). Unlike c-ares, the first query stays open.
+            resend_at = now + max(_MIN_RESEND, 5 * conn.srtt)
+            if resend_at < when:
+                self._due(resend_at, token, _RESEND)
+
+    def _due(self, when: float, token: int, kind: int) -> None:
+        heapq.heappush(self._dues, (when, token, kind))
+        timer = self._due_timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self._due_timer = self._loop.call_at(when, self._on_due)
 
     def _forget(self, token: int) -> bool:
         entry = self._jobs.pop(token, None)
         if entry is None:
             return False
-        fetch, conn, _asked = entry
+        fetch, conn = entry[0], entry[1]
         conn.pending -= 1
         if fetch.done:
             conn.orphans -= 1
@@ -445,7 +473,10 @@ class Engine:
         if entry is None or self._closed:
             return
         self._forget(token)
-        fetch, conn, asked = entry
+        fetch, conn, asked, sent = entry
+        if status != _ECANCELLED:
+            rtt = self._loop.time() - sent
+            conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
         if fetch.done or asked != fetch.asked:
             return
         if status == SUCCESS or status in NEGATIVE:
@@ -538,17 +569,21 @@ class Engine:
         now = self._loop.time()
         dues = self._dues
         while dues and dues[0][0] <= now:
-            token = heapq.heappop(dues)[1]
+            _when, token, kind = heapq.heappop(dues)
             entry = self._jobs.get(token)
             if entry is None:
                 continue
-            fetch, conn, _asked = entry
+            fetch, conn = entry[0], entry[1]
             if fetch.done:
                 continue
             if fetch.future.done() or now >= fetch.deadline:
                 # Abandoned by its caller, or out of budget.
                 self._finish(fetch, Reply(_ETIMEOUT))
-            elif token == fetch.latest:
+            elif token != fetch.latest:
+                continue
+            elif kind == _RESEND:
+                self._send(fetch, conn)
+            else:
                 # The latest try waited timeout; earlier tries stay open: whichever
                 # answers first within the budget is used.
                 self._server_failed(conn)
@@ -556,7 +591,7 @@ class Engine:
                     fetch.attempt += 1
                     self._next.append(fetch)
                 else:
-                    heapq.heappush(dues, (fetch.deadline, fetch.latest))
+                    heapq.heappush(dues, (fetch.deadline, fetch.latest, _TRY_END))
         self._after()
         while dues and dues[0][1] not in self._jobs:
             heapq.heappop(dues)

@@ -159,7 +159,8 @@ async def test_a_slow_answer_within_timeout_is_used_after_fast_ones(
         elapsed = time.monotonic() - started
     assert [a.host for a in addrs] == ["192.0.2.21"]
     assert elapsed < 1.5
-    assert dns_server.count("slow.test") == 1
+    # At most one resend (at 5x the round trip, as c-ares would); the first stays open.
+    assert dns_server.count("slow.test") <= 2
 
 
 async def test_a_one_second_answer_arrives_in_about_a_second_with_two_tries(
@@ -176,7 +177,7 @@ async def test_a_one_second_answer_arrives_in_about_a_second_with_two_tries(
         elapsed = time.monotonic() - started
     # c-ares alone retried at ~0.25 s, dropped the first answer and took ~1.75 s.
     assert 0.9 < elapsed < 1.5
-    assert dns_server.count("second.test") == 1
+    assert dns_server.count("second.test") <= 2
 
 
 async def test_timeout_times_tries_bounds_the_whole_lookup(dns_server: DNSServer) -> None:
@@ -187,8 +188,8 @@ async def test_timeout_times_tries_bounds_the_whole_lookup(dns_server: DNSServer
             await asyncio.wait_for(resolver.resolve("dropped.test", AF_INET), 10)
         elapsed = time.monotonic() - started
     assert 0.5 < elapsed < 1.5
-    # Each try was sent once: the budget is timeout x tries, not more tries.
-    assert 1 <= dns_server.count("dropped.test") <= 2
+    # Two tries, each sent at most twice (a resend once a packet looks lost).
+    assert 2 <= dns_server.count("dropped.test") <= 4
 
 
 @pytest.mark.parametrize("kwargs", [{"timeout": 0}, {"timeout": -1.0}, {"tries": 0}])
