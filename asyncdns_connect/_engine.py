@@ -153,8 +153,8 @@ class _Pump:
 class _Fetch:
     """One (name, family) lookup: its future, its CNAME chain, its deadline."""
 
-    __slots__ = ("asked", "attempt", "chain", "deadline", "done", "future", "latest", "live",
-                 "name", "qtype", "sent", "tokens")
+    __slots__ = ("asked", "attempt", "base", "chain", "deadline", "done", "future", "latest",
+                 "live", "name", "qtype", "sent", "tokens")
 
     def __init__(self, future: asyncio.Future[Reply], name: str, qtype: int) -> None:
         self.future = future
@@ -166,6 +166,7 @@ class _Fetch:
         self.done = False
         self.sent = False
         self.attempt = 0        # tries sent so far, minus one
+        self.base = 0           # the server of the first try
         self.live = 0           # c-ares queries out for it
         self.latest = 0         # the token of the latest try
         self.tokens: list[int] = []
@@ -275,7 +276,7 @@ class Engine:
             self._destroy_conns()
             conns = self._connect()
             for fetch in dict.fromkeys(live):
-                fetch.attempt = fetch.live = 0
+                fetch.attempt = fetch.live = fetch.base = 0
                 fetch.tokens = []
                 fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
                 self._send(fetch)
@@ -367,6 +368,10 @@ class Engine:
         conns = self._conns or self._connect()
         self._live += 1
         fetch.sent = True
+        n = len(conns)
+        if self._options.rotate and n > 1:
+            self._first = (self._first + 1) % n
+        fetch.base = self._first
         fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
         self._send(fetch)
 
@@ -413,7 +418,7 @@ class Engine:
         resend = conn is not None
         if conn is None:
             conns = self._conns
-            conn = conns[(self._first + fetch.attempt) % len(conns)]
+            conn = conns[(fetch.base + fetch.attempt) % len(conns)]
         token = self._next_token
         self._next_token = token + 1
         now = self._loop.time()

@@ -194,7 +194,7 @@ async def test_timeout_times_tries_bounds_the_whole_lookup(dns_server: DNSServer
 
 @pytest.mark.parametrize("kwargs", [{"timeout": 0}, {"timeout": -1.0}, {"tries": 0}])
 def test_nonsense_timeouts_are_refused_at_construction(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="timeout|tries"):
+    with pytest.raises(ValueError, match=r"timeout|tries"):
         Resolver(nameservers=["127.0.0.1"], **kwargs)
 
 
@@ -202,7 +202,7 @@ def _busy_fraction_task(stop: asyncio.Event) -> asyncio.Task[None]:
     """Keep the loop about half busy: block 5 ms, yield 5 ms."""
     async def spin() -> None:
         while not stop.is_set():
-            time.sleep(0.005)
+            time.sleep(0.005)  # noqa: ASYNC251 (blocking the loop is the point)
             await asyncio.sleep(0.005)
     return asyncio.ensure_future(spin())
 
@@ -312,3 +312,40 @@ async def test_rss_does_not_grow_with_50000_distinct_names(soak_knot: KnotServer
         gc.collect()
         grown = _rss() - before
     assert grown < 5 * 1024 * 1024, f"RSS grew {grown / 1048576:.1f} MiB"
+
+
+# -- several servers -------------------------------------------------------------------
+
+
+async def test_a_dead_first_server_costs_one_timeout_then_lookups_start_at_the_next(
+        dns_server: DNSServer) -> None:
+    async with DNSServer() as dead:
+        dead.dead = True
+        for server in (dns_server, dead):
+            for i in range(3):
+                server.add_host(f"h{i}.test", "192.0.2.9")
+        async with Resolver(nameservers=[dead.address, dns_server.address], timeout=0.3,
+                            tries=1, hosts_file=False) as resolver:
+            started = time.monotonic()
+            await asyncio.wait_for(resolver.resolve("h0.test", AF_INET), 10)
+            first = time.monotonic() - started
+            started = time.monotonic()
+            await asyncio.wait_for(resolver.resolve("h1.test", AF_INET), 10)
+            second = time.monotonic() - started
+        assert dead.count("h0.test") >= 1 and dns_server.count("h0.test") == 1
+        # The failed server is not asked first again.
+        assert dead.count("h1.test") == 0 and dns_server.count("h1.test") == 1
+    assert first >= 0.25 and second < first
+
+
+async def test_servfail_moves_to_the_next_server_at_once(dns_server: DNSServer) -> None:
+    async with DNSServer() as failing:
+        failing.fault("sf.test", None, Fault.servfail())
+        dns_server.add_host("sf.test", "192.0.2.8")
+        async with Resolver(nameservers=[failing.address, dns_server.address], timeout=2.0,
+                            tries=1, hosts_file=False) as resolver:
+            started = time.monotonic()
+            addrs = await asyncio.wait_for(resolver.resolve("sf.test", AF_INET), 10)
+            elapsed = time.monotonic() - started
+    assert [a.host for a in addrs] == ["192.0.2.8"]
+    assert elapsed < 1.0  # not a 2 s timeout
