@@ -439,7 +439,10 @@ class Engine:
         if status != SUCCESS:
             # c-ares refused the query, perhaps after calling back already.
             if self._forget(token):
-                self._failed_try(fetch, conn, status)
+                if status in _SERVER_TROUBLE:
+                    self._failed_try(fetch, conn, status)
+                else:
+                    self._finish(fetch, Reply(status))
             return
         if token not in self._jobs or resend:
             return

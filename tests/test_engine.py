@@ -349,3 +349,10 @@ async def test_servfail_moves_to_the_next_server_at_once(dns_server: DNSServer) 
             elapsed = time.monotonic() - started
     assert [a.host for a in addrs] == ["192.0.2.8"]
     assert elapsed < 1.0  # not a 2 s timeout
+
+
+async def test_a_name_c_ares_refuses_is_answered_at_once(engine: Engine,
+                                                         dns_server: DNSServer) -> None:
+    reply = await fetch(engine, "bad..name")
+    assert reply.status == pycares.errno.ARES_EBADNAME
+    assert len(dns_server.queries) == 0
