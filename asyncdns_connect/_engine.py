@@ -109,7 +109,8 @@ class ChannelOptions:
 class _Pump:
     """Watches one channel's sockets for the loop: c-ares's sock_state_cb."""
 
-    __slots__ = ("_loop", "_on_read", "_on_write", "_readers", "_writers", "closed", "owner")
+    __slots__ = ("__weakref__", "_loop", "_on_read", "_on_write", "_readers", "_writers",
+                 "closed", "owner")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_read: Callable[[_Pump, int], None],
                  on_write: Callable[[_Pump, int], None]) -> None:

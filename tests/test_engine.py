@@ -356,3 +356,22 @@ async def test_a_name_c_ares_refuses_is_answered_at_once(engine: Engine,
     reply = await fetch(engine, "bad..name")
     assert reply.status == pycares.errno.ARES_EBADNAME
     assert len(dns_server.queries) == 0
+
+
+def test_an_engine_dropped_without_close_frees_its_sockets(
+        threaded_dns_server: ThreadedDNSServer) -> None:
+    threaded_dns_server.add_host("drop.test", "192.0.2.6")
+
+    async def use() -> None:
+        engine = Engine(asyncio.get_running_loop(),
+                        ChannelOptions(servers=(threaded_dns_server.address,), timeout=2.0))
+        assert (await engine.fetch("drop.test", AF_INET)).addrs == ("192.0.2.6",)
+        # Not closed.
+
+    asyncio.run(use())
+    gc.collect()
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        asyncio.run(use())
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= fds + 1
