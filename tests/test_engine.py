@@ -375,3 +375,10 @@ def test_an_engine_dropped_without_close_frees_its_sockets(
         asyncio.run(use())
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) <= fds + 1
+
+
+async def test_a_short_cname_caps_the_negative_ttl(engine: Engine, dns_server: DNSServer) -> None:
+    dns_server.set_soa("target.test", ttl=60, minimum=60)
+    dns_server.add("brief.test", "CNAME", "none.target.test", ttl=3)
+    reply = await fetch(engine, "brief.test")
+    assert (reply.status, reply.ttl) == (ENOTFOUND, 3)
