@@ -21,6 +21,7 @@ Hand-written: no library exposes these c-ares features to Python.
 from __future__ import annotations
 
 import socket
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,6 +110,7 @@ _rr_addr6 = lib.ares_dns_rr_get_addr6
 _rr_str = lib.ares_dns_rr_get_str
 _rr_u32 = lib.ares_dns_rr_get_u32
 _string = ffi.string
+_cast = ffi.cast
 _buffer = ffi.buffer
 _ntop = socket.inet_ntop
 _AF_INET = socket.AF_INET
@@ -158,14 +160,25 @@ class RawChannel:
                  socket_send_buffer_size: int | None = None,
                  socket_receive_buffer_size: int | None = None,
                  local_ip: str | None = None, local_dev: str | None = None) -> None:
-        # The callbacks are kept on self: c-ares holds raw pointers to them.
+        # c-ares holds raw pointers to these callbacks: they live as long as the
+        # channel. They reach their owner weakly, so an owner dropped without
+        # destroy() is collected, and the finalizer below frees the channel.
+        answer_ref = weakref.WeakMethod(on_answer)
+        sock_ref = weakref.WeakMethod(on_sock_state)
+
+        def answer(arg: Any, status: int, _timeouts: int, rec: Any) -> None:
+            method = answer_ref()
+            if method is not None:
+                method(int(_cast("uintptr_t", arg)), status, rec)
+
+        def sock_state(_data: Any, fd: int, readable: int, writable: int) -> None:
+            method = sock_ref()
+            if method is not None:
+                method(fd, bool(readable), bool(writable))
+
         self._answer_cb = ffi.callback(
-            "void(void *, ares_status_t, size_t, struct ares_dns_record *)",
-            lambda arg, status, _timeouts, rec: on_answer(
-                int(ffi.cast("uintptr_t", arg)), status, rec))
-        self._sock_cb = ffi.callback(
-            "void(void *, int32_t, int, int)",
-            lambda _data, fd, r, w: on_sock_state(fd, bool(r), bool(w)))
+            "void(void *, ares_status_t, size_t, struct ares_dns_record *)", answer)
+        self._sock_cb = ffi.callback("void(void *, int32_t, int, int)", sock_state)
         options = ffi.new("struct ares_options *")
         keep: list[Any] = []
         mask = (lib.ARES_OPT_FLAGS | lib.ARES_OPT_TIMEOUTMS | lib.ARES_OPT_TRIES
@@ -211,6 +224,11 @@ class RawChannel:
             raise pycares.AresError(status, _strerror(status))
         self._channel = channel
         self._ptr = channel[0]
+        self._finalizer = weakref.finalize(self, _destroy, channel, self._answer_cb,
+                                           self._sock_cb)
+        # At interpreter exit the process closes the sockets; calling back into
+        # Python then would only print noise.
+        self._finalizer.atexit = False
         self._raw = _abi.cast("void *", int(ffi.cast("uintptr_t", self._ptr)))
         self._events = _abi.new("ares_fd_events_t[1]")
         try:
@@ -294,9 +312,12 @@ class RawChannel:
 
     def destroy(self) -> None:
         """Free the channel; pending queries call back with ARES_EDESTRUCTION first."""
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            lib.ares_destroy(channel[0])
+        self._finalizer()
+
+
+def _destroy(channel: Any, *_callbacks: Any) -> None:
+    """Free a c-ares channel; the callbacks are passed only to outlive it."""
+    lib.ares_destroy(channel[0])
 
 
 def _strerror(status: int) -> str:

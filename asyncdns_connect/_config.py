@@ -20,9 +20,11 @@ class ResolverConfig:
     Where to ask:
       ``nameservers``: ``"ip"``, ``"ip:port"`` or ``"[v6]:port"`` strings, or None for
       the system configuration (which also gives the search list and ndots).
-      ``timeout``/``tries``/``rotate``: c-ares's first per-server timeout, attempts
-      and server rotation (None: the system's). ``max_concurrent_queries``: queries
-      in flight at once; more wait their turn.
+      ``timeout``: seconds one try waits at one server (None: the system's, else 2);
+      ``tries``: tries per server (None: the system's, else 2); a lookup ends after
+      at most timeout x tries x servers (docs/engine.md). ``rotate``: spread queries
+      over the servers. ``max_concurrent_queries``: queries in flight at once; more
+      wait their turn.
 
     Local answers, before DNS:
       ``hosts_file``: True for /etc/hosts, a path, or False. It is re-read off the
@@ -78,6 +80,10 @@ class ResolverConfig:
     first_family_count: int = 1
 
     def __post_init__(self) -> None:
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, not {self.timeout!r}")
+        if self.tries is not None and self.tries < 1:
+            raise ValueError(f"tries must be >= 1, not {self.tries!r}")
         for name in ("min_ttl", "max_ttl", "negative_ttl", "max_negative_ttl", "stale_ttl",
                      "stale_answer_timeout", "failed_address_ttl", "hosts_check_interval"):
             if getattr(self, name) < 0:

@@ -1,34 +1,39 @@
 """The engine: every DNS transaction, from send to answer, on c-ares.
 
-Two channels share one loop integration (``_Pump``: c-ares's sockets watched by
-the loop's selector through ``sock_state_cb``, answers arriving on the loop
-thread with no thread hop, hand-written because no library drives pycares 5
-from asyncio this way):
+``fetch`` (the Resolver's A/AAAA lookups) runs on raw c-ares channels built in
+``_cares`` through pycares's cffi layer, one channel per nameserver, because only
+there can c-ares's query cache be switched off, the SOA of a negative reply be
+read, and sockets be read without running c-ares's timeouts. The engine, not
+c-ares, decides when a try has failed and which server the next try goes to:
 
-* ``fetch`` (the Resolver's A/AAAA lookups) runs on a raw c-ares channel built in
-  ``_cares`` through pycares's cffi layer, because only there can c-ares's query
-  cache be switched off, the SOA of a negative reply be read, and sockets be read
-  without running c-ares's adaptive timeouts. One future per (name, family) is
-  completed from the c-ares callback: no Task per lookup.
-* The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
-  ``getnameinfo``) keeps running on a public ``pycares.Channel``, created on
-  first use: it returns pycares's own result objects, which aiodns users expect
-  field for field, and re-implementing pycares's argument and result handling
-  for five calls would copy most of pycares. Its deadline is enforced by the
-  loop's timer too (see below); c-ares's query cache stays on there, as in aiodns.
+* ``timeout`` is the time one try waits at one server, ``tries`` the tries per
+  server; a lookup ends after at most ``timeout x tries x servers``.
+* A try that has waited ``timeout`` is followed by the next try (the next server
+  first), and stays open: an answer to any try within the budget is used. c-ares
+  alone shortens a try to 5x the server's average latency (floor 250 ms) and then
+  closes its socket, so a 400 ms answer after fast ones was lost.
+* A packet presumed lost (no answer after 5x the server's smoothed round trip,
+  at least 250 ms) is sent once more within the same try, as c-ares would, but
+  the first query stays open.
+* c-ares runs its own timeouts only to reap queries nobody waits for any more.
 
-Timeouts (docs/engine.md): ``timeout`` is the time one try waits at one server,
-``tries`` the tries per server; a lookup ends after at most ``timeout x tries x
-servers``. c-ares alone would shorten each try to 5x the server's average latency
-(floor 250 ms) and lose the answer to a retried try; on the fetch channel c-ares
-runs its timeouts only when a try of ours has really waited ``timeout``, its
-per-try timeout is capped at ``timeout``, and the loop's timer enforces the
-whole-lookup deadline.
+One future per (name, family) is completed from the c-ares callback (no Task per
+lookup); the reply is read lean (``_cares.read_records``); the negative TTL comes
+from the reply's own SOA (``_answers``). Callbacks only record: a follow-up query
+or a queued lookup is sent after the channel call returns, since re-entering a
+channel from its own callback can deadlock. ``max_concurrent`` bounds lookups in
+flight, the rest wait in a FIFO, so a burst does not overflow the UDP buffers.
 
-Rules: callbacks from c-ares only record (a follow-up query or a queued lookup
-is sent after the channel call returns: re-entering a channel from its own
-callback can deadlock); ``max_concurrent`` bounds lookups in flight, the rest
-wait in a FIFO so a burst does not overflow the UDP receive buffer.
+The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
+``getnameinfo``) keeps running on a public ``pycares.Channel`` created on first
+use: it returns pycares's own result objects, which aiodns users expect field for
+field, and re-implementing pycares's argument and result handling for those calls
+would copy most of pycares. c-ares's cache and adaptive per-try timer stay on
+there, as in aiodns; the loop's timer still ends each call after ``timeout x tries
+x servers``. Both kinds of channel share one loop integration, ``_Pump`` (c-ares's
+sockets watched by the loop's selector through ``sock_state_cb``: answers arrive
+on the loop thread with no thread hop). Hand-written: no library drives pycares 5
+from asyncio this way.
 """
 
 from __future__ import annotations
@@ -64,6 +69,12 @@ _ETIMEOUT = pycares.errno.ARES_ETIMEOUT
 _ECANCELLED = pycares.errno.ARES_ECANCELLED
 _EDESTRUCTION = pycares.errno.ARES_EDESTRUCTION
 _EBADRESP = pycares.errno.ARES_EBADRESP
+_TRY_END, _RESEND = 0, 1
+_MIN_RESEND = 0.25
+_SERVER_TROUBLE = frozenset({
+    _ETIMEOUT, pycares.errno.ARES_ESERVFAIL, pycares.errno.ARES_EREFUSED,
+    pycares.errno.ARES_ECONNREFUSED, pycares.errno.ARES_ENOTIMP, pycares.errno.ARES_EFORMERR,
+    _EBADRESP})
 _RAW_EXTRA = frozenset({"flags", "udp_port", "tcp_port", "local_ip", "local_dev",
                         "socket_send_buffer_size", "socket_receive_buffer_size"})
 
@@ -98,11 +109,13 @@ class ChannelOptions:
 class _Pump:
     """Watches one channel's sockets for the loop: c-ares's sock_state_cb."""
 
-    __slots__ = ("_loop", "_on_read", "_on_write", "_readers", "_writers", "closed")
+    __slots__ = ("__weakref__", "_loop", "_on_read", "_on_write", "_readers", "_writers",
+                 "closed", "owner")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_read: Callable[[int], None],
-                 on_write: Callable[[int], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_read: Callable[[_Pump, int], None],
+                 on_write: Callable[[_Pump, int], None]) -> None:
         self._loop = loop
+        self.owner: Any = None
         self._on_read = on_read
         self._on_write = on_write
         self._readers: set[int] = set()
@@ -115,14 +128,14 @@ class _Pump:
         if readable:
             if fd not in self._readers:
                 self._readers.add(fd)
-                self._loop.add_reader(fd, self._on_read, fd)
+                self._loop.add_reader(fd, self._on_read, self, fd)
         elif fd in self._readers:
             self._readers.discard(fd)
             self._loop.remove_reader(fd)
         if writable:
             if fd not in self._writers:
                 self._writers.add(fd)
-                self._loop.add_writer(fd, self._on_write, fd)
+                self._loop.add_writer(fd, self._on_write, self, fd)
         elif fd in self._writers:
             self._writers.discard(fd)
             self._loop.remove_writer(fd)
@@ -141,7 +154,8 @@ class _Pump:
 class _Fetch:
     """One (name, family) lookup: its future, its CNAME chain, its deadline."""
 
-    __slots__ = ("asked", "chain", "deadline", "done", "future", "name", "qtype", "sent")
+    __slots__ = ("asked", "attempt", "base", "chain", "deadline", "done", "future", "latest",
+                 "live", "name", "qtype", "sent", "tokens")
 
     def __init__(self, future: asyncio.Future[Reply], name: str, qtype: int) -> None:
         self.future = future
@@ -152,6 +166,24 @@ class _Fetch:
         self.deadline = 0.0
         self.done = False
         self.sent = False
+        self.attempt = 0        # tries sent so far, minus one
+        self.base = 0           # the server of the first try
+        self.live = 0           # c-ares queries out for it
+        self.latest = 0         # the token of the latest try
+        self.tokens: list[int] = []
+
+
+class _Conn:
+    """One raw channel (one server) with its pump and query counts."""
+
+    __slots__ = ("orphans", "pending", "pump", "raw", "srtt")
+
+    def __init__(self, pump: _Pump) -> None:
+        self.pump = pump
+        self.raw: RawChannel
+        self.pending = 0        # c-ares queries in flight on this channel
+        self.orphans = 0        # ... of which no lookup waits for
+        self.srtt = 0.0         # smoothed round trip of its answers (0: none yet)
 
 
 class _Job:
@@ -187,17 +219,21 @@ class Engine:
         self._servers: list[str] | None = list(options.servers) if options.servers else None
         self._closed = False
         self.queries_sent = 0
-        # The fetch channel.
-        self._raw: RawChannel | None = None
-        self._raw_pump = _Pump(loop, self._raw_read, self._raw_write)
-        self._jobs: dict[int, _Fetch] = {}      # c-ares query token -> lookup
+        # The fetch channels: one per server.
+        self._conns: list[_Conn] = []
+        self._first = 0                         # the server lookups start at
+        # c-ares query token -> (lookup, channel, name asked, when sent)
+        self._jobs: dict[int, tuple[_Fetch, _Conn, str, float]] = {}
         self._next_token = 1
-        self._live = 0                          # lookups whose future is not done
+        self._live = 0                          # lookups sent and not answered
         self._waiting: deque[_Fetch] = deque()
-        self._follow: list[_Fetch] = []         # CNAME chains to ask on
-        self._dues: list[tuple[float, int]] = []  # (when a try has waited timeout, token)
-        self._raw_timer: asyncio.TimerHandle | None = None
-        self._budget = 0.0
+        self._next: list[_Fetch] = []           # tries and CNAME follow-ups to send
+        # (when, token, kind): a try has waited timeout (_TRY_END), or long enough
+        # that its packet was probably lost (_RESEND).
+        self._dues: list[tuple[float, int, int]] = []
+        self._due_timer: asyncio.TimerHandle | None = None
+        self._reap_timer: asyncio.TimerHandle | None = None
+        self._orphans = False
         # The aiodns-facing channel.
         self._pub: pycares.Channel | None = None
         self._pub_pump = _Pump(loop, self._pub_read, self._pub_write)
@@ -228,16 +264,24 @@ class Engine:
 
     @property
     def servers(self) -> list[str]:
-        if self._raw is not None:
-            return self._raw.servers
+        if self._conns:
+            return [s for c in self._conns for s in c.raw.servers]
         return list(self._public().servers)
 
     @servers.setter
     def servers(self, servers: Sequence[str]) -> None:
         self._servers = list(servers)
-        if self._raw is not None:
-            self._raw.servers = self._servers
-            self._budget = self._lookup_budget()
+        if self._conns:
+            # Lookups in flight start over on the new servers.
+            live = [e[0] for e in self._jobs.values() if not e[0].done]
+            self._destroy_conns()
+            conns = self._connect()
+            for fetch in dict.fromkeys(live):
+                fetch.attempt = fetch.live = fetch.base = 0
+                fetch.tokens = []
+                fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
+                self._send(fetch)
+            self._after()
         if self._pub is not None:
             self._pub.servers = self._servers
 
@@ -247,19 +291,15 @@ class Engine:
             return
         self._closed = True
         live = not self._loop.is_closed()
-        self._raw_pump.close()
         self._pub_pump.close()
-        for timer in (self._raw_timer, self._pub_timer):
+        for timer in (self._due_timer, self._reap_timer, self._pub_timer):
             if timer is not None:
                 timer.cancel()
-        self._raw_timer = self._pub_timer = None
-        if self._raw is not None:
-            # c-ares calls back every pending query with ARES_EDESTRUCTION.
-            self._raw.destroy()
-        fetches = list(self._waiting) + self._follow + list(self._jobs.values())
+        self._due_timer = self._reap_timer = self._pub_timer = None
+        fetches = list(self._waiting) + self._next + [e[0] for e in self._jobs.values()]
         self._waiting.clear()
-        self._follow.clear()
-        self._jobs.clear()
+        self._next.clear()
+        self._destroy_conns()
         jobs = list(self._inflight) + list(self._pub_waiting)
         self._inflight.clear()
         self._pub_waiting.clear()
@@ -276,16 +316,28 @@ class Engine:
                 job.future.set_exception(
                     ResolverClosedError.for_host(job.name, "resolver closed"))
 
+    def _destroy_conns(self) -> None:
+        """Free the fetch channels; c-ares's last callbacks find no lookup to answer."""
+        conns, self._conns = self._conns, []
+        self._jobs.clear()
+        self._dues.clear()
+        self._first = 0
+        for conn in conns:
+            conn.pump.close()
+            conn.raw.destroy()
+
     def cancel_all(self) -> None:
         """Cancel every lookup: fetches get ARES_ECANCELLED, queries QueryFailed(ECANCELLED)."""
         if self._closed:
             return
-        for fetch in list(self._waiting) + self._follow:
+        for fetch in list(self._waiting) + self._next:
             self._finish(fetch, Reply(_ECANCELLED))
         self._waiting.clear()
-        self._follow.clear()
-        if self._raw is not None:
-            self._raw.cancel()
+        self._next.clear()
+        for conn in self._conns:
+            # c-ares calls back every query with ARES_ECANCELLED.
+            conn.raw.cancel()
+        self._after()
         for job in self._pub_waiting:
             if not job.future.done():
                 job.future.set_exception(QueryFailed(_ECANCELLED))
@@ -293,7 +345,7 @@ class Engine:
         if self._pub is not None:
             self._pub.cancel()
 
-    # -- fetch: the Resolver's lookups on the raw channel ------------------------
+    # -- fetch: the Resolver's lookups on raw channels, one per server ---------------
 
     def fetch(self, name: str, family: int) -> asyncio.Future[Reply]:
         """Send the A or AAAA query of ``name`` now; the future always gets a Reply.
@@ -306,76 +358,140 @@ class Engine:
             future.set_result(Reply(_EDESTRUCTION))
             return future
         fetch = _Fetch(future, name, _QTYPE[family])
-        fetch.deadline = self._loop.time() + (self._budget or self._lookup_budget())
         if self._live < self._max_concurrent:
-            self._live += 1
-            fetch.sent = True
-            self._send(fetch)
+            self._start(fetch)
             self._after()
         else:
             self._waiting.append(fetch)
         return future
 
-    def _channel(self) -> RawChannel:
-        raw = self._raw
-        if raw is None:
-            o = self._options
-            extra = dict(o.extra)
-            unknown = set(extra) - _RAW_EXTRA
-            if unknown:
-                raise TypeError(f"unsupported channel options for lookups: {sorted(unknown)}")
-            raw = self._raw = RawChannel(
-                on_answer=self._on_answer, on_sock_state=self._raw_pump.sock_state,
-                timeout=self._timeout, tries=self._tries, servers=self._servers,
-                ndots=o.ndots, domains=o.domains, rotate=o.rotate,
-                socket_send_buffer_size=_SEND_BUFFER,
+    def _start(self, fetch: _Fetch) -> None:
+        conns = self._conns or self._connect()
+        self._live += 1
+        fetch.sent = True
+        n = len(conns)
+        if self._options.rotate and n > 1:
+            self._first = (self._first + 1) % n
+        fetch.base = self._first
+        fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
+        self._send(fetch)
+
+    def _connect(self) -> list[_Conn]:
+        """One raw channel per server: each try goes to the server we choose."""
+        o = self._options
+        extra = dict(o.extra)
+        unknown = set(extra) - _RAW_EXTRA
+        if unknown:
+            raise TypeError(f"unsupported channel options for lookups: {sorted(unknown)}")
+
+        def conn(servers: Sequence[str] | None) -> _Conn:
+            pump = _Pump(self._loop, self._raw_read, self._raw_write)
+            c = _Conn(pump)
+            c.raw = RawChannel(
+                on_answer=self._on_answer, on_sock_state=pump.sock_state,
+                timeout=self._timeout, tries=1, servers=servers, ndots=o.ndots,
+                domains=o.domains, rotate=False, socket_send_buffer_size=_SEND_BUFFER,
                 socket_receive_buffer_size=_RECV_BUFFER, **extra)
-            self._budget = self._lookup_budget()
-        return raw
+            pump.owner = c
+            return c
 
-    def _lookup_budget(self) -> float:
-        """timeout x tries x servers: the most a lookup may take."""
-        servers = len(self._raw.servers) if self._raw is not None else len(self._servers or ())
-        return self._timeout * self._tries * max(1, servers)
+        first = conn(self._servers)
+        servers = first.raw.servers
+        if len(servers) > 1:
+            # System configuration: keep its search list and ndots, split its servers.
+            first.raw.servers = servers[:1]
+            self._conns = [first] + [conn(servers[:1]) for _ in servers[1:]]
+            for c, server in zip(self._conns[1:], servers[1:], strict=True):
+                c.raw.servers = [server]
+        else:
+            self._conns = [first]
+        return self._conns
 
-    def _send(self, fetch: _Fetch) -> None:
-        """One c-ares query for the lookup's current name (not from a callback)."""
+    @property
+    def _attempts(self) -> int:
+        return self._tries * max(1, len(self._conns))
+
+    def _send(self, fetch: _Fetch, conn: _Conn | None = None) -> None:
+        """Send the lookup's current try, or with ``conn`` a resend of it to that server.
+
+        Never called from inside a c-ares callback.
+        """
+        resend = conn is not None
+        if conn is None:
+            conns = self._conns
+            conn = conns[(fetch.base + fetch.attempt) % len(conns)]
         token = self._next_token
         self._next_token = token + 1
-        self._jobs[token] = fetch
+        now = self._loop.time()
+        self._jobs[token] = (fetch, conn, fetch.asked, now)
+        conn.pending += 1
+        fetch.live += 1
+        fetch.tokens.append(token)
+        if not resend:
+            fetch.latest = token
         try:
-            raw = self._channel()
-            status = raw.query(token, fetch.asked, fetch.qtype,
-                               search=self._servers is None and fetch.asked == fetch.name)
-        except (pycares.AresError, UnicodeError, ValueError, TypeError) as exc:
-            self._jobs.pop(token, None)
-            status = exc.args[0] if isinstance(exc, pycares.AresError) else _EBADRESP
-            self._finish(fetch, Reply(status, reason=str(exc)))
+            status = conn.raw.query(token, fetch.asked, fetch.qtype,
+                                    search=self._servers is None and fetch.asked == fetch.name)
+        except (UnicodeError, ValueError) as exc:
+            self._forget(token)
+            self._finish(fetch, Reply(_EBADRESP, reason=f"bad name {fetch.asked!r}: {exc}"))
             return
         self.queries_sent += 1
         if status != SUCCESS:
             # c-ares refused the query, perhaps after calling back already.
-            if self._jobs.pop(token, None) is not None:
-                self._finish(fetch, Reply(status))
+            if self._forget(token):
+                if status in _SERVER_TROUBLE:
+                    self._failed_try(fetch, conn, status)
+                else:
+                    self._finish(fetch, Reply(status))
             return
-        if token in self._jobs:
-            when = min(self._loop.time() + self._timeout, fetch.deadline)
-            heapq.heappush(self._dues, (when, token))
-            timer = self._raw_timer
-            if timer is None or timer.when() > when:
-                if timer is not None:
-                    timer.cancel()
-                self._raw_timer = self._loop.call_at(when, self._on_due)
+        if token not in self._jobs or resend:
+            return
+        when = min(now + self._timeout, fetch.deadline)
+        self._due(when, token, _TRY_END)
+        if conn.srtt:
+            # Like c-ares: a packet is presumed lost after 5x the server's round
+            # trip (at least 250 ms). Unlike c-ares, the first query stays open.
+            resend_at = now + max(_MIN_RESEND, 5 * conn.srtt)
+            if resend_at < when:
+                self._due(resend_at, token, _RESEND)
+
+    def _due(self, when: float, token: int, kind: int) -> None:
+        heapq.heappush(self._dues, (when, token, kind))
+        timer = self._due_timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self._due_timer = self._loop.call_at(when, self._on_due)
+
+    def _forget(self, token: int) -> bool:
+        entry = self._jobs.pop(token, None)
+        if entry is None:
+            return False
+        fetch, conn = entry[0], entry[1]
+        conn.pending -= 1
+        if fetch.done:
+            conn.orphans -= 1
+        else:
+            fetch.live -= 1
+        return True
 
     def _on_answer(self, token: int, status: int, dnsrec: Any) -> None:
         """c-ares's callback, inside a channel call: read the reply, record the outcome."""
-        fetch = self._jobs.pop(token, None)
-        if fetch is None or fetch.done or self._closed:
+        entry = self._jobs.get(token)
+        if entry is None or self._closed:
+            return
+        self._forget(token)
+        fetch, conn, asked, sent = entry
+        if status != _ECANCELLED:
+            rtt = self._loop.time() - sent
+            conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
+        if fetch.done or asked != fetch.asked:
             return
         if status == SUCCESS or status in NEGATIVE:
             records, soa = read_records(dnsrec)
             try:
-                follow = fetch.chain.follow(records, fetch.asked, soa is not None)
+                follow = fetch.chain.follow(records, asked, soa is not None)
             except BadAnswer as exc:
                 self._finish(fetch, Reply(_EBADRESP, reason=f"{exc}"))
                 return
@@ -384,11 +500,30 @@ class Engine:
             elif follow is not None:
                 # A server cut the CNAME chain short: ask on from its end, later.
                 fetch.asked = follow
-                self._follow.append(fetch)
+                self._next.append(fetch)
             else:
                 self._finish(fetch, positive_reply(fetch.chain, soa))
+        elif status in _SERVER_TROUBLE:
+            self._failed_try(fetch, conn, status)
         else:
             self._finish(fetch, Reply(status))
+
+    def _failed_try(self, fetch: _Fetch, conn: _Conn, status: int) -> None:
+        """A server failed this try: the next try goes to the next server, if any is left."""
+        self._server_failed(conn)
+        if fetch.live > 0:
+            return  # an earlier or later try is still out
+        if fetch.attempt + 1 < self._attempts and self._loop.time() < fetch.deadline:
+            fetch.attempt += 1
+            self._next.append(fetch)
+        else:
+            self._finish(fetch, Reply(status))
+
+    def _server_failed(self, conn: _Conn) -> None:
+        # Lookups start at the first server until it fails, then at the next one.
+        conns = self._conns
+        if len(conns) > 1 and conns[self._first % len(conns)] is conn:
+            self._first = (self._first + 1) % len(conns)
 
     def _finish(self, fetch: _Fetch, reply: Reply) -> None:
         if fetch.done:
@@ -396,67 +531,97 @@ class Engine:
         fetch.done = True
         if fetch.sent:
             self._live -= 1
+        for token in fetch.tokens:
+            entry = self._jobs.get(token)
+            if entry is not None:
+                # c-ares keeps asking for a try nobody waits on: reap it later.
+                entry[0].live -= 1
+                entry[1].orphans += 1
+                self._orphans = True
+        fetch.tokens = []
         if not fetch.future.done():
             fetch.future.set_result(reply)
 
     def _after(self) -> None:
-        """After a channel call: send CNAME follow-ups and queued lookups."""
-        while self._follow or (self._waiting and self._live < self._max_concurrent):
+        """After a channel call: send follow-ups, retries and queued lookups."""
+        while self._next or (self._waiting and self._live < self._max_concurrent):
             if self._closed:
                 return
-            if self._follow:
-                self._send(self._follow.pop())
+            if self._next:
+                fetch = self._next.pop()
+                if not fetch.done:
+                    self._send(fetch)
                 continue
             fetch = self._waiting.popleft()
             if fetch.future.done():
                 fetch.done = True
             else:
-                self._live += 1
-                fetch.sent = True
-                fetch.deadline = self._loop.time() + self._budget
-                self._send(fetch)
+                self._start(fetch)
+        if self._orphans and self._reap_timer is None and not self._closed:
+            self._reap_timer = self._loop.call_later(self._timeout, self._reap)
 
-    def _raw_read(self, fd: int) -> None:
-        if self._raw is not None and not self._closed:
-            self._raw.process_fd(fd, False)
+    def _raw_read(self, pump: _Pump, fd: int) -> None:
+        if not self._closed:
+            pump.owner.raw.process_fd(fd, False)
             self._after()
 
-    def _raw_write(self, fd: int) -> None:
-        if self._raw is not None and not self._closed:
-            self._raw.process_fd(fd, True)
+    def _raw_write(self, pump: _Pump, fd: int) -> None:
+        if not self._closed:
+            pump.owner.raw.process_fd(fd, True)
             self._after()
 
     def _on_due(self) -> None:
-        """A try has waited ``timeout``: let c-ares retry or fail it; enforce deadlines."""
-        self._raw_timer = None
-        raw = self._raw
-        if raw is None or self._closed:
+        """A try has waited ``timeout``: send the next one, or give up at the deadline."""
+        self._due_timer = None
+        if self._closed:
             return
         now = self._loop.time()
         dues = self._dues
-        due: list[int] = []
         while dues and dues[0][0] <= now:
-            token = heapq.heappop(dues)[1]
-            if token in self._jobs:
-                due.append(token)
-        if due:
-            # Every try c-ares runs is capped at timeout, so this try's has passed.
-            raw.process_timeouts()
-            for token in due:
-                fetch = self._jobs.get(token)
-                if fetch is None:
-                    continue
-                if now >= fetch.deadline:
-                    # Out of budget: answer now; c-ares's query ends at a later due.
-                    self._finish(fetch, Reply(_ETIMEOUT))
-                    heapq.heappush(dues, (now + self._timeout, token))
+            _when, token, kind = heapq.heappop(dues)
+            entry = self._jobs.get(token)
+            if entry is None:
+                continue
+            fetch, conn = entry[0], entry[1]
+            if fetch.done:
+                continue
+            if fetch.future.done() or now >= fetch.deadline:
+                # Abandoned by its caller, or out of budget.
+                self._finish(fetch, Reply(_ETIMEOUT))
+            elif token != fetch.latest:
+                continue
+            elif kind == _RESEND:
+                self._send(fetch, conn)
+            else:
+                # The latest try waited timeout; earlier tries stay open: whichever
+                # answers first within the budget is used.
+                self._server_failed(conn)
+                if fetch.attempt + 1 < self._attempts:
+                    fetch.attempt += 1
+                    self._next.append(fetch)
                 else:
-                    heapq.heappush(dues, (min(now + self._timeout, fetch.deadline), token))
-            self._after()
+                    heapq.heappush(dues, (fetch.deadline, fetch.latest, _TRY_END))
+        self._after()
         while dues and dues[0][1] not in self._jobs:
             heapq.heappop(dues)
         if dues and not self._closed:
-            self._raw_timer = self._loop.call_at(dues[0][0], self._on_due)
+            self._due_timer = self._loop.call_at(dues[0][0], self._on_due)
+
+    def _reap(self) -> None:
+        """End the c-ares queries of lookups already answered (never answered themselves).
+
+        c-ares runs its timeouts here only, on a channel with no live try (or far
+        too many dead ones), so its adaptive timer never cuts a live try short.
+        """
+        self._reap_timer = None
+        if self._closed:
+            return
+        for conn in self._conns:
+            if conn.orphans and (conn.pending == conn.orphans
+                                 or conn.orphans > self._max_concurrent):
+                conn.raw.process_timeouts()
+        self._orphans = any(c.orphans for c in self._conns)
+        self._after()
 
     # -- the aiodns-facing API on the public channel --------------------------------
 
@@ -543,7 +708,8 @@ class Engine:
             # c-ares's adaptive per-try timer may give up early, never late: the
             # whole-lookup deadline is the loop's.
             job.deadline = self._loop.call_later(
-                self._budget or self._lookup_budget(), self._expire, job)
+                self._timeout * self._tries * max(1, len(self._servers or "-")), self._expire,
+                job)
         if not self._rearm_scheduled:
             # Once per loop iteration, not per query: a burst submits hundreds.
             self._rearm_scheduled = True
@@ -589,10 +755,10 @@ class Engine:
             if not job.future.done():
                 self._submit(job)
 
-    def _pub_read(self, fd: int) -> None:
+    def _pub_read(self, _pump: _Pump, fd: int) -> None:
         self._pub_process(fd, pycares.ARES_SOCKET_BAD)
 
-    def _pub_write(self, fd: int) -> None:
+    def _pub_write(self, _pump: _Pump, fd: int) -> None:
         self._pub_process(pycares.ARES_SOCKET_BAD, fd)
 
     def _pub_process(self, read_fd: int, write_fd: int) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pycares
 
-from ._cache import HostCache, HostEntry, View
+from ._cache import HostCache, HostEntry, Record, View
 from ._config import ResolverConfig
 from ._engine import ChannelOptions, Engine, QueryFailed, parse_servers
 from ._errors import (
@@ -265,13 +265,16 @@ class Resolver:
             return
         self._sched.report_failure(name, address)
 
-    def cached(self, host: str) -> tuple[Address, ...] | None:
-        """Debug aid: what a lookup of ``host`` (AF_UNSPEC) would get from the cache."""
+    def cached(self, host: str) -> Record | None:
+        """Debug aid: the cached record of ``host`` that lives longest (None if absent).
+
+        A ``Record`` has ``kind`` (positive, negative, failure), ``addrs``, ``error``,
+        ``ttl`` and ``expires``.
+        """
         entry = self._cache.get(normalize_host(host))
-        if entry is None:
+        if entry is None or not entry.records:
             return None
-        view = entry.views.get(AF_UNSPEC) or next(iter(entry.views.values()), None)
-        return None if view is None or view.error is not None else view.addrs
+        return max(entry.records.values(), key=lambda r: r.expires)
 
     def clear_cache(self) -> None:
         """Forget every cached answer (for a network change)."""
