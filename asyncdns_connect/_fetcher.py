@@ -32,7 +32,8 @@ class Reply:
     ``addrs``: the addresses at the end of the CNAME chain (``OK`` only).
     ``ttl``: for ``OK`` the smallest TTL along the chain; for NXDOMAIN/NODATA
     ``min(SOA TTL, SOA MINIMUM)`` of the SOA in the reply's authority section
-    (RFC 2308: the zone of the last name in the chain), or ``NO_SOA``.
+    (RFC 2308: the zone of the last name in the chain), capped by the TTLs of the
+    CNAMEs on the way, or ``NO_SOA``.
     ``reason``: optional detail for the error message (``"CNAME loop at 'x'"``).
     """
 

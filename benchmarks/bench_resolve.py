@@ -100,6 +100,29 @@ class Ours(Contender):
         await self.resolver.close()
 
 
+class EngineFetch(Contender):
+    """The engine alone: ``Engine.fetch`` of A and AAAA, no cache, no ordering."""
+
+    key, label = "asyncdns-engine", "asyncdns_connect Engine.fetch (A+AAAA, no cache)"
+
+    async def open(self, server: str, n: int) -> None:
+        from asyncdns_connect._engine import ChannelOptions, Engine
+
+        self.engine = Engine(asyncio.get_running_loop(),
+                             ChannelOptions(servers=(server,), timeout=2.0, tries=2))
+
+    async def lookup(self, host: str) -> int:
+        a = self.engine.fetch(host, socket.AF_INET)
+        aaaa = self.engine.fetch(host, socket.AF_INET6)
+        return len((await a).addrs) + len((await aaaa).addrs)
+
+    async def prepare_cache(self, names: Sequence[str], concurrency: int) -> bool:
+        return False
+
+    async def close(self) -> None:
+        self.engine.close()
+
+
 class OursPlugin(Ours):
     key, label = "asyncdns-plugin", "asyncdns_connect.aiohttp AiohttpResolver.resolve"
     cache_path = "AiohttpResolver.resolve (the Resolver's cache)"
@@ -238,7 +261,7 @@ def _deliver(fut: asyncio.Future[Any], result: Any, error: int | None) -> None:
 
 def contenders(system_dns: bool) -> tuple[list[type[Contender]], dict[str, str]]:
     """The contenders that can run here, and why the others cannot."""
-    chosen: list[type[Contender]] = [Ours]
+    chosen: list[type[Contender]] = [Ours, EngineFetch]
     skipped: dict[str, str] = {}
     try:
         import asyncdns_connect.aiohttp  # noqa: F401
@@ -369,13 +392,12 @@ _COMPONENTS = (
     ("  of which ipaddress parsing (_order._to_int)", "_order.py", "_to_int"),
     ("cache views rebuilt on store (HostEntry.rebuild)", "_cache.py", "rebuild"),
     ("answer composed for the caller (Resolver._compose)", "_resolver.py", "_compose"),
-    ("query submission (Engine._submit)", "_engine.py", "_submit"),
+    ("query submission (Engine._send)", "_engine.py", "_send"),
     ("  of which c-ares ares_query_dnsrec", "~", "<built-in method _cares.ares_query_dnsrec>"),
-    ("  of which c-ares timeout() after each submit (Engine._arm_timer)", "_engine.py",
-     "_arm_timer"),
-    ("socket reads + c-ares parsing (Engine._process)", "_engine.py", "_process"),
-    ("  of which pycares record parsing (parse_dnsrec)", "__init__.py", "parse_dnsrec"),
-    ("answers handed to futures (Engine._drain)", "_engine.py", "_drain"),
+    ("socket reads + c-ares parsing (Engine._raw_read)", "_engine.py", "_raw_read"),
+    ("  of which the reply read (Engine._on_answer)", "_engine.py", "_on_answer"),
+    ("  of which the lean record read (_cares.read_records)", "_cares.py", "read_records"),
+    ("retries, follow-ups, queued lookups (Engine._after)", "_engine.py", "_after"),
     ("addresses from the answer (_answers.Chain.follow)", "_answers.py", "follow"),
     ("Resolution Delay waits (asyncio.wait)", "tasks.py", "wait"),
     ("one Task per (name, family) (Resolver._fetch_task)", "_resolver.py", "_fetch_task"),

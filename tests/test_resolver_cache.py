@@ -253,16 +253,23 @@ async def test_nodata_cached_per_family(dns_server: DNSServer, resolver: Resolve
      (Fault.drop(), DNSTimeoutError)],
     ids=["servfail", "refused", "timeout"],
 )
-async def test_server_trouble_is_not_cached(dns_server: DNSServer, fault: Fault,
-                                            error: type[DNSError]) -> None:
+async def test_server_trouble_is_remembered_briefly(dns_server: DNSServer, fault: Fault,
+                                                    error: type[DNSError]) -> None:
+    # RFC 9520: a failure is remembered (here 0.3 s), doubling while it repeats.
     dns_server.add_host("flaky.test", "192.0.2.1")
     dns_server.fault("flaky.test", None, fault)
-    async with make(dns_server, timeout=0.3, tries=1) as r:
-        for _ in range(2):
+    async with make(dns_server, timeout=0.3, tries=1, failure_ttl=0.3) as r:
+        for _ in range(3):
             with pytest.raises(error):
                 await r.resolve("flaky.test", AF_INET)
+        assert dns_server.count("flaky.test", "A") == 1
+        await asyncio.sleep(0.4)
+        with pytest.raises(error):
+            await r.resolve("flaky.test", AF_INET)
         assert dns_server.count("flaky.test", "A") == 2
+        assert r.stats().backoffs == 2
         dns_server.clear_faults()
+        await asyncio.sleep(0.7)  # past the doubled 0.6 s
         assert ips(await r.resolve("flaky.test", AF_INET)) == ["192.0.2.1"]
     assert dns_server.count("flaky.test", "A") == 3
 
@@ -322,29 +329,28 @@ async def test_cache_flush_leaves_other_queries_in_flight(dns_server: DNSServer,
 
 async def test_hit_near_expiry_prefetches_once(dns_server: DNSServer,
                                                resolver: Resolver) -> None:
-    dns_server.add_host("pre.test", "192.0.2.1", "2001:db8::1", ttl=2)
-    start = time.monotonic()
+    dns_server.add_host("pre.test", "192.0.2.1", "2001:db8::1", ttl=3)
     old = await resolver.resolve("pre.test")
     stored = time.monotonic()
-    assert stored - start < 0.1
     # The answer is slow to come back now, and different.
-    replace_host(dns_server, "pre.test", "192.0.2.2", "2001:db8::2", ttl=2)
+    replace_host(dns_server, "pre.test", "192.0.2.2", "2001:db8::2", ttl=3)
     dns_server.fault("pre.test", None, Fault.delay(0.2))
-    # Into the last 10% of the 2 s TTL (from 1.8 s), before expiry (2 s).
-    await asyncio.sleep(stored + 1.84 - time.monotonic())
-    hit_at = time.monotonic()
+    # Into the last 10% of the 3 s TTL (from 2.7 s), before expiry.
+    await asyncio.sleep(stored + 2.75 - time.monotonic())
     assert await resolver.resolve("pre.test") == old
     assert await resolver.resolve("pre.test") == old  # no second prefetch
-    assert time.monotonic() - hit_at < 0.1  # the callers did not wait for it
-    assert time.monotonic() < start + 2, "the machine was too slow to hit the window"
+    assert resolver.stats().misses == 1  # the callers did not wait for it
     await dns_server.wait_for_queries(2, "pre.test", "A", timeout=2)
     await dns_server.wait_for_queries(2, "pre.test", "AAAA", timeout=2)
-    assert resolver.stats().prefetches == 1
-    await asyncio.sleep(0.4)  # the delayed answers arrive and refresh the cache
+    assert resolver.stats().prefetches == 2  # one per family
+    for _ in range(50):  # the delayed answers arrive and refresh the cache
+        if ips(await resolver.resolve("pre.test")) == ["192.0.2.2", "2001:db8::2"]:
+            break
+        await asyncio.sleep(0.05)
     assert ips(await resolver.resolve("pre.test")) == ["192.0.2.2", "2001:db8::2"]
     assert dns_server.count("pre.test", "A") == 2
     assert dns_server.count("pre.test", "AAAA") == 2
-    assert resolver.stats().prefetches == 1
+    assert resolver.stats().prefetches == 2
 
 
 async def test_no_prefetch_early_in_the_ttl(dns_server: DNSServer,
@@ -390,7 +396,7 @@ async def test_stale_served_on_servfail(dns_server: DNSServer) -> None:
         dns_server.fault("www.test", None, Fault.servfail())
         start = time.monotonic()
         assert ips(await r.resolve("www.test")) == ips(fresh)
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 1.5  # not the 1.8 s timer: the failure is known
         assert r.stats().stale == 1
         asked = len(dns_server.queries)
         assert asked > 2  # the refresh reached the server
@@ -410,7 +416,7 @@ async def test_stale_served_after_client_response_timer(dns_server: DNSServer) -
         dns_server.dead = True
         start = time.monotonic()
         assert ips(await r.resolve("www.test")) == ips(fresh)
-        assert 1.6 < time.monotonic() - start < 2.3
+        assert 1.6 < time.monotonic() - start < 4  # it waited for the 1.8 s timer
         assert r.stats().stale == 1
         assert r.stats().misses == 1
 
