@@ -1,43 +1,33 @@
-"""Open one TCP socket to a host: our DNS, then RFC 8305 connection racing.
+"""From a host name to a connected socket: the Resolver's address feed, then the race.
 
-aiohappyeyeballs does the racing (a new attempt every ``delay`` or as soon as
-one fails, first to connect wins, losers closed). This module is the glue it
-lacks: it feeds the race the Resolver's addresses in the Resolver's order (the
-system resolver is never asked), sets socket options before connecting, binds
-``local_address``, runs DNS and connect under one deadline, reports addresses
-that lost the race back to the Resolver (learned fallback), and turns every
-failure into the httpcore error that names the host.
-
-Used by the httpx transports only; it runs on asyncio (the sync transport runs
-it on its own loop thread).
+Shared by both adapters. ``address_feed`` yields the Resolver's addresses in
+batches as address families answer; ``report_losers`` tells the Resolver
+which addresses truly lost a race (learned fallback). ``open_socket`` is the
+whole path for the httpx transports: one deadline over DNS and connecting,
+every failure an httpcore error naming the host.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
-import errno
-import os
 import socket
-import threading
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import aiohappyeyeballs
 import anyio
 import httpcore
 
 from ._errors import DNSError
-from ._names import parse_ip_literal
+from ._names import normalize_host, parse_ip_literal
+from ._race import RaceFailed, Won, race, reason_of, sockaddr
 from ._types import Address
 
 if TYPE_CHECKING:
     from ._resolver import Resolver
 
-__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "MIN_DELAY", "LoopThread", "check_delay", "open_socket"]
-
-_T = TypeVar("_T")
+__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "MIN_DELAY", "address_feed", "check_delay",
+           "check_port", "open_socket", "report_losers"]
 
 # RFC 8305 section 8: Connection Attempt Delay 250 ms, never below 100 ms (10 ms
 # is its hard floor, but 100 ms is its recommended minimum), at most 2 s.
@@ -59,6 +49,72 @@ def check_delay(delay: float) -> float:
     return float(delay)
 
 
+def check_port(host: str, port: object) -> str | None:
+    """Why ``port`` cannot be connected to, or None if it is a TCP port number."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        return f"cannot connect to {host!r}: port {port!r} is not an integer"
+    if not 0 <= port <= 65535:
+        return f"cannot connect to {host!r}: port {port} is outside 0-65535"
+    return None
+
+
+async def address_feed(resolver: Resolver, host: str, family: int = socket.AF_UNSPEC
+                       ) -> AsyncGenerator[Sequence[Address], None]:
+    """Batches of ``host``'s addresses as families answer, in connect order.
+
+    ``Resolver.stream()`` where the Resolver has it; otherwise one batch from
+    ``resolve()`` (the Resolution Delay applied there). Raises the DNSError
+    before the first batch if the name has no address.
+    """
+    stream = getattr(resolver, "stream", None)
+    if stream is None:
+        async for batch in _stand_in_feed(resolver, host, family):
+            yield batch
+        return
+    feed: AsyncIterator[Sequence[Address]] = stream(host, family)
+    try:
+        async for batch in feed:
+            yield batch
+    finally:
+        close = getattr(feed, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _stand_in_feed(resolver: Resolver, host: str, family: int
+                         ) -> AsyncGenerator[Sequence[Address], None]:
+    """Until ``Resolver.stream()`` lands (issue 11): ``resolve()``, then a late family.
+
+    ``resolve()`` gives up on a family after the Resolution Delay; if that
+    family's query is still in flight, its answer follows as a second batch.
+    """
+    first = await resolver.resolve(host, family)
+    yield first
+    families = {a.family for a in first}
+    if family != socket.AF_UNSPEC or len(families) != 1:
+        return
+    missing = socket.AF_INET if socket.AF_INET6 in families else socket.AF_INET6
+    try:
+        name = normalize_host(host)
+    except DNSError:
+        return
+    inflight = getattr(resolver, "_inflight", {})  # private peek: the stand-in goes soon
+    if (name, missing) not in inflight:
+        return
+    try:
+        yield await resolver.resolve(host, missing)
+    except DNSError:
+        return  # a family failing late leaves the race what it has
+
+
+def report_losers(resolver: Resolver, host: str, won: Won) -> None:
+    """Learned fallback: the addresses that truly lost go last for ``host`` next time."""
+    if parse_ip_literal(host) is not None:
+        return  # an IP literal has no cache entry to reorder
+    for address in won.losers:
+        resolver.report_failure(host, address.host)
+
+
 async def open_socket(
     resolver: Resolver,
     host: str,
@@ -69,217 +125,80 @@ async def open_socket(
     socket_options: Iterable[SocketOption] | None = None,
     delay: float = DEFAULT_DELAY,
 ) -> socket.socket:
-    """A connected non-blocking socket to ``host``:``port``.
+    """A connected non-blocking socket to ``host``:``port``, with TCP_NODELAY set.
 
-    ``connect_timeout`` covers DNS and connecting together. Raises ``httpcore.ConnectError``
-    (DNS failure, policy refusal, every address failed) or
-    ``httpcore.ConnectTimeout``, each naming the host.
+    ``connect_timeout`` covers DNS and connecting together. Raises
+    ``httpcore.ConnectError`` (bad port, DNS failure, policy refusal, every
+    address failed) or ``httpcore.ConnectTimeout``, each naming the host.
     """
-    local = _local_address(local_address)
+    bad_port = check_port(host, port)
+    if bad_port is not None:
+        raise httpcore.ConnectError(bad_port)
+    local = _local_address(host, local_address)
     options = list(socket_options or ())
     phase = "resolving"
+    feed = address_feed(resolver, host, socket.AF_UNSPEC if local is None else local[1])
     try:
         with anyio.fail_after(connect_timeout):
-            addrs, is_name = await _addresses(resolver, host, local)
+            try:
+                # IP literals too: the resolver answers them without DNS, under its policy.
+                first = await feed.__anext__()
+            except DNSError as exc:  # its message names the host and the reason
+                raise httpcore.ConnectError(exc.strerror or str(exc)) from exc
             phase = "connecting to"
-            return await _race(resolver, host, port, addrs, is_name, local, options, delay)
+            try:
+                won = await race(first, feed, port, delay=delay, local_infos=_local_infos(local),
+                                 socket_factory=_socket_factory(options))
+            except (RaceFailed, OSError, RuntimeError) as exc:  # uvloop may raise RuntimeError
+                tried = ", ".join(a.address.host for a in getattr(exc, "attempts", ()))
+                raise httpcore.ConnectError(
+                    f"cannot connect to {host!r} port {port} (tried {tried or 'nothing'}): "
+                    f"{reason_of(exc)}") from exc
     except TimeoutError:
-        # Only anyio's deadline gets here: the race maps kernel ETIMEDOUT itself.
+        # Only anyio's deadline gets here: a kernel ETIMEDOUT is one failed attempt.
         raise httpcore.ConnectTimeout(
             f"timed out {phase} {host!r} (connect timeout {connect_timeout} s, DNS included)"
         ) from None
+    finally:
+        with contextlib.suppress(Exception):
+            await feed.aclose()
+    report_losers(resolver, host, won)
+    return won.sock
 
 
-def _local_address(local_address: str | None) -> tuple[str, socket.AddressFamily] | None:
+def _local_address(host: str, local_address: str | None
+                   ) -> tuple[str, socket.AddressFamily] | None:
     if local_address is None:
         return None
     parsed = parse_ip_literal(local_address)
     if parsed is None:
         raise httpcore.ConnectError(
             f"local_address must be an IP address, not {local_address!r}")
+    literal = parse_ip_literal(host)
+    if literal is not None and literal[1] != parsed[1]:
+        raise httpcore.ConnectError(
+            f"cannot connect to {host!r} from local_address {parsed[0]!r}: "
+            "different address families")
     return parsed
 
 
-async def _addresses(
-    resolver: Resolver, host: str, local: tuple[str, socket.AddressFamily] | None
-) -> tuple[Sequence[Address], bool]:
-    """The addresses to try, in order, and whether ``host`` was a name."""
-    literal = parse_ip_literal(host)
-    if literal is not None and local is not None and local[1] != literal[1]:
-        raise httpcore.ConnectError(
-            f"cannot connect to {host!r} from local_address {local[0]!r}: "
-            "different address families")
-    family = socket.AF_UNSPEC if local is None else local[1]
-    try:
-        # IP literals too: the resolver answers them without DNS, under its policy.
-        return await resolver.resolve(host, family), literal is None
-    except DNSError as exc:
-        # The message names the host and the reason already.
-        raise httpcore.ConnectError(exc.strerror or str(exc)) from exc
+def _local_infos(local: tuple[str, socket.AddressFamily] | None
+                 ) -> list[aiohappyeyeballs.AddrInfoType] | None:
+    if local is None:
+        return None
+    return [(local[1], socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr(local[0], local[1], 0))]
 
 
-def _sockaddr(ip: str, family: int, port: int) -> tuple[Any, ...]:
-    if family != socket.AF_INET6:
-        return (ip, port)
-    addr, _, scope = ip.partition("%")
-    if not scope:
-        return (addr, port, 0, 0)
-    # A zone name is an interface, never a DNS lookup.
-    scope_id = int(scope) if scope.isdigit() else socket.if_nametoindex(scope)
-    return (addr, port, 0, scope_id)
-
-
-async def _race(
-    resolver: Resolver,
-    host: str,
-    port: int,
-    addrs: Sequence[Address],
-    is_name: bool,
-    local: tuple[str, socket.AddressFamily] | None,
-    options: list[SocketOption],
-    delay: float,
-) -> socket.socket:
-    attempts: list[tuple[socket.socket, str]] = []
-
-    def make_socket(info: aiohappyeyeballs.AddrInfoType) -> socket.socket:
+def _socket_factory(options: list[SocketOption]) -> aiohappyeyeballs.SocketFactoryType:
+    def make(info: aiohappyeyeballs.AddrInfoType) -> socket.socket:
         sock = socket.socket(info[0], info[1], info[2])
         try:
             for option in options:
                 sock.setsockopt(*option)
+            # As httpcore does: without it small keep-alive writes wait on delayed ACKs.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except BaseException:
             sock.close()
             raise
-        attempts.append((sock, str(info[4][0])))
         return sock
-
-    infos = [(a.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-              _sockaddr(a.host, a.family, port)) for a in addrs]
-    local_infos = None
-    if local is not None:
-        local_infos = [(local[1], socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                        _sockaddr(local[0], local[1], 0))]
-    try:
-        # interleave=0: keep the Resolver's order, which is already RFC 8305
-        # interleaved and has addresses that failed before moved last.
-        sock = await aiohappyeyeballs.start_connection(
-            infos, local_addr_infos=local_infos, happy_eyeballs_delay=delay,
-            interleave=0, socket_factory=make_socket)
-    except (OSError, RuntimeError) as exc:  # uvloop may raise RuntimeError
-        tried = ", ".join(a.host for a in addrs)
-        raise httpcore.ConnectError(
-            f"cannot connect to {host!r} port {port} (tried {tried}): {_reason(exc)}"
-        ) from exc
-    if is_name:
-        # Every attempt started before the winner lost: connecting to it failed
-        # or took longer than the delay. Next time, try it last (learned fallback).
-        for attempt_sock, ip in attempts:
-            if attempt_sock is sock:
-                break
-            resolver.report_failure(host, ip)
-    return sock
-
-
-def _reason(exc: BaseException) -> str:
-    text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-    code = getattr(exc, "errno", None)
-    if isinstance(code, int) and code in errno.errorcode and text.startswith(
-            ("Connect call failed", "Multiple exceptions")):
-        # asyncio's text names only the address; the errno says what went wrong.
-        return os.strerror(code).lower()
-    return text or type(exc).__name__
-
-
-class LoopThread:
-    """An asyncio loop in a daemon thread, for the sync transports of a process.
-
-    Started by the first ``acquire()``, stopped by the last ``release()``; a
-    forked child starts from no references and no thread (threads do not
-    survive ``fork()``), so holders re-acquire there. One
-    loop for all sync transports, so they can share one Resolver, which is
-    bound to one loop.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._lock = threading.Lock()
-        self._refs = 0
-        self._pid = os.getpid()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def acquire(self) -> None:
-        with self._lock:
-            self._forget_parent()
-            self._refs += 1
-            if self._loop is None:
-                self._start()
-
-    def release(self) -> None:
-        with self._lock:
-            self._forget_parent()
-            self._refs = max(0, self._refs - 1)
-            if self._refs > 0 or self._loop is None:
-                return
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-
-    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``coro`` on the loop and wait for it; a socket it returns late is closed."""
-        with self._lock:
-            self._forget_parent()
-            loop = self._loop
-        if loop is None:
-            coro.close()
-            raise RuntimeError("the transport is closed (its event-loop thread is stopped)")
-        if self._thread is threading.current_thread():
-            coro.close()
-            raise RuntimeError("a sync transport cannot be used from its own loop thread")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
-        try:
-            return future.result()
-        except BaseException:
-            # KeyboardInterrupt and the like: stop the work, and close a socket
-            # that was connected just as we gave up waiting.
-            future.cancel()
-            future.add_done_callback(_close_result)
-            raise
-
-    def _forget_parent(self) -> None:
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            self._refs = 0
-            self._loop = self._thread = None
-
-    def _start(self) -> None:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=_serve, args=(loop,), name=self._name, daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-
-
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-        # As asyncio.run() does: let what is left (a prefetch, a user's Resolver
-        # still bound here) end cleanly rather than be destroyed pending.
-        tasks = asyncio.all_tasks(loop)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        loop.close()
-
-
-def _close_result(future: concurrent.futures.Future[Any]) -> None:
-    if future.cancelled() or future.exception() is not None:
-        return
-    result = future.result()
-    if isinstance(result, socket.socket):
-        with contextlib.suppress(OSError):
-            result.close()
+    return make

@@ -26,9 +26,11 @@ does not import httpx.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -39,8 +41,9 @@ import httpcore
 import httpx
 import httpx._utils
 
-from ._connect import DEFAULT_DELAY, LoopThread, check_delay, open_socket
+from ._connect import DEFAULT_DELAY, check_delay, open_socket
 from ._default import SharedResolver
+from ._loop_thread import LoopThread
 from ._names import parse_ip_literal
 from ._resolver import Resolver
 
@@ -290,6 +293,8 @@ class SyncResolverNetworkBackend(httpcore.NetworkBackend):
         self._shared = SharedResolver(resolver)
         self._pid: int | None = None  # the process that holds a loop-thread reference
         self._closed = False
+        # Threads of one httpx.Client connect at once: one of them takes the hold.
+        self._lock = threading.Lock()
         self._unix = httpcore.SyncBackend()
 
     @property
@@ -304,13 +309,19 @@ class SyncResolverNetworkBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        if self._closed:
-            raise RuntimeError("this transport is closed")
-        self._hold()
-        sock = _LOOP_THREAD.run(self._open(host, port, timeout, local_address,
-                                           list(socket_options or ())))
+        self._hold(host)
+        try:
+            sock = _LOOP_THREAD.run(self._open(host, port, timeout, local_address,
+                                               list(socket_options or ())))
+        except (RuntimeError, concurrent.futures.CancelledError) as exc:
+            # close() from another thread stopped the loop under this connection.
+            raise httpcore.ConnectError(f"cannot connect to {host!r}: {exc or 'transport closed'}"
+                                        ) from exc
         try:
             sock.setblocking(True)  # SyncStream sets a timeout on every call
+        except OSError as exc:
+            sock.close()
+            raise httpcore.ConnectError(f"cannot connect to {host!r}: {exc}") from exc
         except BaseException:
             sock.close()
             raise
@@ -336,20 +347,24 @@ class SyncResolverNetworkBackend(httpcore.NetworkBackend):
 
     def close(self) -> None:
         """Release the shared default Resolver and the loop thread. Idempotent."""
-        self._closed = True
-        if self._pid != os.getpid():
-            return
-        self._pid = None
+        with self._lock:
+            self._closed = True
+            if self._pid != os.getpid():
+                return
+            self._pid = None
         try:
             _LOOP_THREAD.run(self._shared.release())
         finally:
             _LOOP_THREAD.release()
 
-    def _hold(self) -> None:
+    def _hold(self, host: str) -> None:
         pid = os.getpid()
-        if self._pid != pid:  # first use, or first use in a forked child
-            _LOOP_THREAD.acquire()
-            self._pid = pid
+        with self._lock:
+            if self._closed:
+                raise httpcore.ConnectError(f"cannot connect to {host!r}: the transport is closed")
+            if self._pid != pid:  # first use, or first use in a forked child
+                _LOOP_THREAD.acquire()
+                self._pid = pid
 
 
 class ResolverTransport(httpx.HTTPTransport):
