@@ -33,7 +33,7 @@ import aiohappyeyeballs
 
 from ._types import Address
 
-__all__ = ["Attempt", "RaceFailed", "Won", "interleave", "race", "sockaddr"]
+__all__ = ["Attempt", "RaceFailed", "Won", "race", "sockaddr"]
 
 SocketFactory = Callable[[aiohappyeyeballs.AddrInfoType], socket.socket]
 
@@ -91,20 +91,6 @@ def sockaddr(ip: str, family: int, port: int) -> tuple[Any, ...]:
     return (addr, port, 0, scope_id)
 
 
-def interleave(addrs: Sequence[Address], first: int | None = None) -> list[Address]:
-    """Alternate families, keeping each family's order; ``first`` family leads if present."""
-    groups: dict[int, list[Address]] = {}
-    for addr in addrs:
-        groups.setdefault(addr.family, []).append(addr)
-    lists = list(groups.values())
-    if first is not None and first in groups:
-        lists.sort(key=lambda group: group[0].family != first)
-    out: list[Address] = []
-    for i in range(max((len(g) for g in lists), default=0)):
-        out.extend(g[i] for g in lists if i < len(g))
-    return out
-
-
 async def race(
     first: Sequence[Address],
     more: AsyncIterator[Sequence[Address]] | None,
@@ -147,13 +133,11 @@ async def race(
     try:
         while True:
             if batches:
-                last = attempts[-1].address.family if attempts else None
-                new = [a for batch in batches for a in batch]
+                seen = {a.address for a in attempts} | set(remaining)
+                new = [a for batch in batches for a in batch if a not in seen]
                 batches.clear()
-                tried = {a.address for a in attempts}
-                joined = remaining + [a for a in new if a not in tried and a not in remaining]
-                # The family not attempted last goes first (RFC 8305 section 4).
-                remaining = interleave(joined, _other(joined, last))
+                remaining = _join(remaining, new, attempts[-1].address.family if attempts
+                                  else None)
             if ready and remaining:
                 attempt = Attempt(remaining.pop(0))
                 info = (attempt.address.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
@@ -199,11 +183,20 @@ async def race(
                 await close()
 
 
-def _other(addrs: Sequence[Address], last: int | None) -> int | None:
-    for addr in addrs:
-        if addr.family != last:
-            return addr.family
-    return None
+def _join(remaining: list[Address], new: list[Address], last: int | None) -> list[Address]:
+    """Late addresses alternate with those left, each list keeping its own order.
+
+    The new ones lead if their family is not the one attempted last (RFC 8305
+    section 4); the Resolver's order of the addresses left (demotions included)
+    is not reshuffled.
+    """
+    if not new:
+        return remaining
+    lead, other = (new, remaining) if new[0].family != last else (remaining, new)
+    out: list[Address] = []
+    for i in range(max(len(lead), len(other))):
+        out.extend(x[i] for x in (lead, other) if i < len(x))
+    return out
 
 
 async def _drain(more: AsyncIterator[Sequence[Address]], batches: list[Sequence[Address]],

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
-from asyncdns_connect._race import RaceFailed, Won, interleave, race
+from asyncdns_connect._race import RaceFailed, Won, race
 from asyncdns_connect._types import Address
 from asyncdns_connect.testing import BlackHole, bind_same_port
 
@@ -229,9 +229,10 @@ async def test_a_timeout_around_the_race_leaves_nothing_open(net: Net) -> None:
     assert _open_fds() == before
 
 
-def test_interleave_alternates_families_and_keeps_each_familys_order() -> None:
-    ips = [V4, V4B, V6, "::2", V4C]
-    out = [a.host for a in interleave([addr(ip) for ip in ips])]
-    assert out == [V4, V6, V4B, "::2", V4C]
-    out = [a.host for a in interleave([addr(ip) for ip in ips], socket.AF_INET6)]
-    assert out == [V6, V4, "::2", V4B, V4C]
+async def test_a_late_batch_does_not_reshuffle_the_addresses_left(net: Net) -> None:
+    # Left after .2: [.3, .4]; ::1 arrives and goes next; .3 and .4 keep their order.
+    net.setup(listening=[V4C], holes=[V4B, V6], closed=[V4D])
+    won = await race([addr(V4B), addr(V4C), addr(V4D)], feed((later(0.05), [V6])), net.port,
+                     delay=DELAY)
+    with contextlib.closing(won.sock):
+        assert tried(won) == [V4B, V6, V4C]
