@@ -8,7 +8,7 @@ for tests. Importing this package imports neither aiohttp nor httpx.
 
 from __future__ import annotations
 
-from ._config import TtlConfig
+from ._config import ResolverConfig
 from ._errors import (
     AddressPolicyError,
     DNSError,
@@ -37,8 +37,8 @@ __all__ = [
     "RefusedError",
     "Resolver",
     "ResolverClosedError",
+    "ResolverConfig",
     "ServerFailureError",
     "Stats",
-    "TtlConfig",
 ]
 __version__ = "0.1.0"

@@ -1,11 +1,13 @@
-"""The per-host TTL cache: one entry per normalised name, one answer per family.
+"""The cache's data: one ``Record`` per (name, family), views per name, an LRU.
 
-An entry keeps the answer of each family (addresses or a negative error, with
-its own expiry) and, computed once when an answer changes, the *views* a caller
-gets: the ordered addresses for AF_INET, AF_INET6 and AF_UNSPEC with the time
-they expire. A cache hit is then a dict lookup and a clock read. The LRU bound
-counts hosts. Hand-written: the expiry, stale and prefetch rules are ours, and
-no LRU library keeps views per entry.
+A ``Record`` is what DNS last said about one family of one name: addresses
+(positive), NXDOMAIN/NODATA (negative) or a failure (SERVFAIL, timeout...),
+each with its own expiry, prefetch time and stale window. A ``HostEntry`` keeps
+a name's records and, rebuilt whenever one changes, its *views*: what a caller
+asking for AF_INET, AF_INET6 or AF_UNSPEC gets, ordered, and until when. A cache
+hit is then a dict lookup and a clock read. The rules that write records live
+in ``_scheduler``. Hand-written: the per-family expiry, failure and stale rules
+are ours, and no LRU library keeps derived views per entry.
 """
 
 from __future__ import annotations
@@ -18,118 +20,132 @@ from ._errors import DNSError, pick_error
 from ._order import demote, order
 from ._types import Address
 
-__all__ = ["Answer", "HostCache", "HostEntry", "View", "fresh_error"]
+__all__ = ["FAILURE", "NEGATIVE", "POSITIVE", "HostCache", "HostEntry", "Record", "View",
+           "STALE_ANSWER_TTL"]
 
 AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 AF_UNSPEC = socket.AF_UNSPEC
 
-# Forget a failed connect after this long even if the entry lives on.
-_FAILURE_MEMORY = 600.0
-
-
-def fresh_error(err: DNSError) -> DNSError:
-    """A new exception like ``err``: raising one object twice chains tracebacks."""
-    return type(err)(err.errno or 0, err.strerror or str(err), host=err.host, reason=err.reason)
+POSITIVE, NEGATIVE, FAILURE = "positive", "negative", "failure"
+# RFC 8767 section 4: a stale answer is handed out with a TTL of 30 s.
+STALE_ANSWER_TTL = 30
 
 
 @dataclass(slots=True)
-class Answer:
-    """One family's answer: addresses, or the negative error; with its life."""
+class Record:
+    """What DNS last said about one (name, family), and what to do about it when.
 
-    family: socket.AddressFamily
+    ``kind``: POSITIVE, NEGATIVE or FAILURE. ``addrs``: the addresses of the last
+    positive answer (a FAILURE keeps them for serve-stale). ``error``: why there
+    are no addresses (NEGATIVE, FAILURE, or a POSITIVE the address policy emptied).
+    ``expires``: fresh until (for a FAILURE: when DNS may be asked again).
+    ``stale_until``: ``addrs`` may be served until then. ``prefetch_at``: a hit
+    from then on refreshes this family in the background. ``failures``: failures
+    in a row (the back-off exponent). ``latency``: the observed query time.
+    """
+
+    family: int
+    kind: str
     addrs: tuple[str, ...]
     error: DNSError | None
     ttl: float
     expires: float
     stale_until: float
+    prefetch_at: float
+    failures: int = 0
+    latency: float = 0.0
 
-    @property
-    def positive(self) -> bool:
-        return self.error is None
+    def stale_addrs(self, now: float) -> bool:
+        """True if ``addrs`` may still be served although not fresh."""
+        return bool(self.addrs) and now < self.stale_until
 
 
 @dataclass(slots=True)
 class View:
-    """What a caller asking for one family gets, and until when."""
+    """What a caller asking for one family gets from the cache, and until when.
 
-    result: tuple[Address, ...] | DNSError
+    ``addrs`` ordered (learned fallback applied), or ``error`` when there are none.
+    ``stale``: some addresses come from a failing family's expired answer.
+    """
+
+    addrs: tuple[Address, ...]
+    error: DNSError | None
     expires: float
-    stale_until: float
     prefetch_at: float
+    stale: bool
 
 
 class HostEntry:
-    __slots__ = ("answers", "failed", "failed_refresh_at", "name", "views")
+    """One name: its records per family, its views, and the addresses that failed."""
 
-    def __init__(self, name: str) -> None:
+    __slots__ = ("failed", "first_family_count", "name", "records", "views")
+
+    def __init__(self, name: str, first_family_count: int) -> None:
         self.name = name
-        self.answers: dict[int, Answer] = {}
+        self.first_family_count = first_family_count
+        self.records: dict[int, Record] = {}
         self.views: dict[int, View] = {}
+        # address -> until when it goes last (Resolver.report_failure)
         self.failed: dict[str, float] = {}
-        self.failed_refresh_at = -1e18
 
-    def store(self, answer: Answer, first_family_count: int, prefetch_fraction: float,
-              now: float) -> None:
-        """Keep ``answer``; a new answer also forgets the addresses that failed."""
-        self.answers[answer.family] = answer
-        whole = bool(self.failed)
-        self.failed.clear()
-        self.rebuild(first_family_count, prefetch_fraction, now,
-                     None if whole else answer.family)
-
-    def mark_failed(self, host: str, now: float, first_family_count: int,
-                    prefetch_fraction: float) -> None:
-        self.failed[host] = now + _FAILURE_MEMORY
-        self.rebuild(first_family_count, prefetch_fraction, now)
-
-    def rebuild(self, first_family_count: int, prefetch_fraction: float, now: float,
-                family: int | None = None) -> None:
-        """Rebuild the views; with ``family``, only the ones its answer is part of."""
-        failed = {h for h, until in self.failed.items() if until > now}
-        views = {} if family is None else dict(self.views)
-        for fam in (AF_INET, AF_INET6) if family is None else (family,):
-            a = self.answers.get(fam)
-            if a is not None:
-                views[fam] = _view((a,), self.name, failed, first_family_count,
-                                   prefetch_fraction)
-        a4, a6 = self.answers.get(AF_INET), self.answers.get(AF_INET6)
-        if a4 is not None and a6 is not None:
-            views[AF_UNSPEC] = _view((a4, a6), self.name, failed, first_family_count,
-                                     prefetch_fraction)
+    def rebuild(self, now: float) -> None:
+        """Recompute the views from the records (after any record changed)."""
+        failed = {ip for ip, until in self.failed.items() if until > now}
+        if len(failed) != len(self.failed):
+            self.failed = {ip: u for ip, u in self.failed.items() if ip in failed}
+        views: dict[int, View] = {}
+        for fam in (AF_INET, AF_INET6):
+            r = self.records.get(fam)
+            if r is not None:
+                views[fam] = self._view((r,), failed, now)
+        r4, r6 = self.records.get(AF_INET), self.records.get(AF_INET6)
+        if r4 is not None and r6 is not None:
+            views[AF_UNSPEC] = self._view((r4, r6), failed, now)
         self.views = views
 
-    def stale_result(self, family: int, now: float) -> tuple[Address, ...] | None:
-        """Addresses of an expired entry still within its stale window, if any."""
-        view = self.views.get(family)
-        if view is None or isinstance(view.result, DNSError) or now >= view.stale_until:
-            return None
-        return view.result
+    def addresses(self, records: tuple[Record, ...], now: float) -> tuple[Address, ...]:
+        """The ordered addresses ``records`` can serve at ``now`` (fresh or stale)."""
+        failed = {ip for ip, until in self.failed.items() if until > now}
+        return self._ordered(records, failed, now)[0]
 
+    def _ordered(self, records: tuple[Record, ...], failed: set[str], now: float
+                 ) -> tuple[tuple[Address, ...], bool]:
+        addrs: list[Address] = []
+        stale = False
+        for r in records:
+            if r.kind == POSITIVE and r.error is None:
+                addrs.extend(Address(ip, socket.AddressFamily(r.family), int(r.ttl))
+                             for ip in r.addrs)
+            elif r.kind == FAILURE and r.stale_addrs(now):
+                stale = True
+                addrs.extend(Address(ip, socket.AddressFamily(r.family), STALE_ANSWER_TTL)
+                             for ip in r.addrs)
+        if len(addrs) > 1:
+            ordered = order(addrs, self.first_family_count)
+            if failed:
+                ordered = demote(ordered, failed)
+            return tuple(ordered), stale
+        return tuple(addrs), stale
 
-def _view(answers: tuple[Answer, ...], name: str, failed: set[str], first_family_count: int,
-          prefetch_fraction: float) -> View:
-    expires = min(a.expires for a in answers)
-    ttl = min(a.ttl for a in answers)
-    addrs = [Address(h, a.family, int(a.ttl)) for a in answers for h in a.addrs]
-    stale_until = min((a.stale_until for a in answers if a.addrs), default=expires)
-    prefetch_at = expires - ttl * prefetch_fraction
-    if addrs:
-        ordered = order(addrs, first_family_count)
-        if failed:
-            ordered = demote(ordered, failed)
-        return View(tuple(ordered), expires, stale_until, prefetch_at)
-    errors = [a.error for a in answers if a.error is not None]
-    return View(pick_error(name, errors), expires, expires, prefetch_at)
+    def _view(self, records: tuple[Record, ...], failed: set[str], now: float) -> View:
+        addrs, stale = self._ordered(records, failed, now)
+        expires = min(r.expires for r in records)
+        prefetch_at = min(r.prefetch_at for r in records)
+        if addrs:
+            return View(addrs, None, expires, prefetch_at, stale)
+        errors = [r.error for r in records if r.error is not None]
+        return View((), pick_error(self.name, errors), expires, prefetch_at, False)
 
 
 class HostCache:
-    """LRU of HostEntry by normalised name, bounded in hosts."""
+    """LRU of HostEntry by normalised name, bounded in names."""
 
-    __slots__ = ("_entries", "max_size")
+    __slots__ = ("_entries", "first_family_count", "max_size")
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, first_family_count: int = 1) -> None:
         self.max_size = max_size
+        self.first_family_count = first_family_count
         self._entries: OrderedDict[str, HostEntry] = OrderedDict()
 
     def get(self, name: str) -> HostEntry | None:
@@ -142,7 +158,7 @@ class HostCache:
         """The entry for ``name``, made (and the oldest evicted) if absent."""
         entry = self._entries.get(name)
         if entry is None:
-            entry = self._entries[name] = HostEntry(name)
+            entry = self._entries[name] = HostEntry(name, self.first_family_count)
             if len(self._entries) > self.max_size:
                 self._entries.popitem(last=False)
         else:

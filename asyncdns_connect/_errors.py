@@ -3,7 +3,10 @@
 Every failure a caller can see is a :class:`DNSError`: an ``OSError`` built as
 ``(errno, message)`` so that aiohttp's connector wraps it in
 ``ClientConnectorDNSError`` and httpx users can catch ``OSError``. ``errno`` is
-the c-ares status code (as in aiodns); the message names the host and the reason.
+``None``, as in the errors aiohttp's own resolvers raise: a c-ares status is not an
+errno (NXDOMAIN's 4 would read as EINTR), and generic retry-on-errno code must not
+misfire. The c-ares status (aiodns's numbers) is ``status``; the message names the
+host and the reason.
 """
 
 from __future__ import annotations
@@ -26,21 +29,42 @@ __all__ = [
 
 
 class DNSError(OSError):
-    """A lookup failed. ``host`` is the name asked for, ``reason`` a short text."""
+    """A lookup failed.
+
+    ``host``: the name asked for; ``reason``: a short text; ``status``: the c-ares
+    status code (``pycares.errno.ARES_*``, the numbers aiodns reports); ``errno``:
+    always ``None`` (see the module docstring); ``strerror`` and ``str()``: the
+    message, ``"cannot resolve 'host': reason"``.
+    """
 
     host: str
     reason: str
+    status: int
 
-    def __init__(self, errno: int, message: str, *, host: str = "", reason: str = "") -> None:
-        super().__init__(errno, message)
+    def __init__(self, status: int | None, message: str, *, host: str = "",
+                 reason: str = "") -> None:
+        super().__init__(None, message)
+        self.status = type(self).default_status if status is None else status
         self.host = host
         self.reason = reason or message
 
-    @classmethod
-    def for_host(cls, host: str, reason: str, errno: int | None = None) -> DNSError:
-        code = cls.default_errno if errno is None else errno
-        return cls(code, f"cannot resolve {host!r}: {reason}", host=host, reason=reason)
+    def __str__(self) -> str:
+        return str(self.strerror)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.status, str(self.strerror), self.host,
+                           self.reason))
+
+    @classmethod
+    def for_host(cls, host: str, reason: str, status: int | None = None) -> DNSError:
+        return cls(status, f"cannot resolve {host!r}: {reason}", host=host, reason=reason)
+
+    def copy(self) -> DNSError:
+        """A new exception like this one: raising one object twice chains tracebacks."""
+        return type(self)(self.status, str(self.strerror), host=self.host, reason=self.reason)
+
+    default_status: int = ares_errno.ARES_EBADRESP
+    # The name before the status moved out of errno; kept for callers that use it.
     default_errno: int = ares_errno.ARES_EBADRESP
 
     @property
@@ -52,19 +76,19 @@ class DNSError(OSError):
 class NameNotFoundError(DNSError):
     """NXDOMAIN: the name does not exist."""
 
-    default_errno = ares_errno.ARES_ENOTFOUND
+    default_status = default_errno = ares_errno.ARES_ENOTFOUND
 
 
 class NoAddressError(DNSError):
     """NODATA: the name exists but has no address of the family asked for."""
 
-    default_errno = ares_errno.ARES_ENODATA
+    default_status = default_errno = ares_errno.ARES_ENODATA
 
 
 class ServerFailureError(DNSError):
     """The server answered SERVFAIL, sent a broken answer, or could not be reached."""
 
-    default_errno = ares_errno.ARES_ESERVFAIL
+    default_status = default_errno = ares_errno.ARES_ESERVFAIL
 
     @property
     def transient(self) -> bool:
@@ -74,7 +98,7 @@ class ServerFailureError(DNSError):
 class DNSTimeoutError(DNSError):
     """No server answered in time."""
 
-    default_errno = ares_errno.ARES_ETIMEOUT
+    default_status = default_errno = ares_errno.ARES_ETIMEOUT
 
     @property
     def transient(self) -> bool:
@@ -84,7 +108,7 @@ class DNSTimeoutError(DNSError):
 class RefusedError(DNSError):
     """The server refused the query."""
 
-    default_errno = ares_errno.ARES_EREFUSED
+    default_status = default_errno = ares_errno.ARES_EREFUSED
 
     @property
     def transient(self) -> bool:
@@ -94,19 +118,19 @@ class RefusedError(DNSError):
 class InvalidHostError(DNSError, ValueError):
     """The host name is not a name that can be looked up; no query was sent."""
 
-    default_errno = ares_errno.ARES_EBADNAME
+    default_status = default_errno = ares_errno.ARES_EBADNAME
 
 
 class ResolverClosedError(DNSError):
     """The resolver was closed before or during the lookup."""
 
-    default_errno = ares_errno.ARES_EDESTRUCTION
+    default_status = default_errno = ares_errno.ARES_EDESTRUCTION
 
 
 class AddressPolicyError(DNSError):
     """Every address of the name was refused by the resolver's address policy."""
 
-    default_errno = ares_errno.ARES_ENOTFOUND
+    default_status = default_errno = ares_errno.ARES_ENOTFOUND
 
 
 _BY_STATUS: dict[int, tuple[type[DNSError], str]] = {
@@ -154,3 +178,8 @@ def error_for_status(host: str, status: int) -> DNSError:
             text = text.decode("ascii", "replace")
         reason = f"{text} (c-ares status {status})"
     return cls.for_host(host, reason, status)
+
+
+def _rebuild(cls: type[DNSError], status: int, message: str, host: str,
+             reason: str) -> DNSError:
+    return cls(status, message, host=host, reason=reason)

@@ -2,15 +2,15 @@
 
 Hand-written because no library does it: c-ares reads the hosts file only
 inside its own ``getaddrinfo``, which we do not use (it hides record TTLs), and
-the standard library has no parser. A lookup is a dict lookup; the file is
-stat()ed at most once per ``check_interval`` and parsed only when it changed.
+the standard library has no parser. ``lookup`` is a dict lookup and never
+touches the file; ``reload_if_changed`` stat()s and re-reads it, and is meant
+to run off the event loop (``_sources.HostsWatcher`` does that).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 
 from ._errors import InvalidHostError
 from ._names import normalize_host, parse_ip_literal
@@ -20,49 +20,49 @@ __all__ = ["HostsEntry", "HostsFile", "parse_hosts"]
 HostsEntry = tuple[tuple[str, ...], tuple[str, ...]]
 # What identifies one version of the file; None when it cannot be read.
 _Stamp = tuple[int, int, int, int] | None
+_UNREAD: _Stamp = (-1, -1, -1, -1)
 
 
 class HostsFile:
     """The names of a hosts file: ``lookup(name)`` gives (IPv4, IPv6) addresses."""
 
-    __slots__ = ("_check_interval", "_entries", "_next_check", "_path", "_stamp")
+    __slots__ = ("_entries", "_path", "_stamp")
 
-    def __init__(self, path: str = "/etc/hosts", check_interval: float = 1.0) -> None:
+    def __init__(self, path: str = "/etc/hosts") -> None:
         self._path = path
-        self._check_interval = check_interval
-        self._next_check = float("-inf")  # the first lookup reads the file
-        self._stamp: _Stamp = None
+        self._stamp: _Stamp = _UNREAD
         self._entries: dict[str, HostsEntry] = {}
 
     @property
-    def next_check(self) -> float:
-        """When (time.monotonic) the next lookup will look at the file again."""
-        return self._next_check
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def loaded(self) -> bool:
+        return self._stamp != _UNREAD
 
     def lookup(self, name: str) -> HostsEntry | None:
         """The (IPv4, IPv6) addresses of a normalised ``name``, None if not in the file."""
-        now = time.monotonic()
-        if now >= self._next_check:
-            self._next_check = now + self._check_interval
-            self._reload_if_changed()
         return self._entries.get(name)
 
-    def _reload_if_changed(self) -> None:
+    def reload_if_changed(self) -> set[str]:
+        """Re-read the file if it changed (blocking I/O); the names whose entry changed."""
         try:
             st = os.stat(self._path)
             stamp: _Stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
         except OSError:
             stamp = None
         if stamp == self._stamp:
-            return
+            return set()
         self._stamp = stamp
         try:
-            # Blocking, but the file is small and read only when it changed.
             with open(self._path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
         except OSError:
             text = ""
-        self._entries = parse_hosts(text)
+        old, self._entries = self._entries, parse_hosts(text)
+        return {name for name in old.keys() | self._entries.keys()
+                if old.get(name) != self._entries.get(name)}
 
 
 def parse_hosts(text: str) -> dict[str, HostsEntry]:

@@ -148,7 +148,10 @@ def _probe_source(dest: str) -> str | None:
     family = socket.AF_INET6 if ":" in dest else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.connect((dest, 9))  # UDP: picks a route and a source, sends nothing
+            # Non-blocking: a UDP connect() only picks a route and a source (no
+            # packet, no wait), and this runs on the event loop.
+            sock.setblocking(False)
+            sock.connect((dest, 9))
             source: str = sock.getsockname()[0]
     except OSError:  # ENETUNREACH, EADDRNOTAVAIL, no IPv6 at all...
         return None

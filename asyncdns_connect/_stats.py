@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -12,32 +13,42 @@ __all__ = ["Stats"]
 class Stats:
     """What the resolver did since it was made.
 
-    ``hits``: answered from a fresh cache entry; ``misses``: had to wait for DNS;
-    ``stale``: answered from an expired entry because the refresh failed or was
-    slow; ``prefetches``: background refreshes started by a hit near expiry;
-    ``merged``: per-family queries a caller joined instead of sending (a caller
-    of both families joining both counts two); ``queries``:
-    queries handed to c-ares; ``errors``: failures by error class name;
-    ``cache_size``: hosts in the cache now.
+    ``hits``: answered from the cache without waiting (fresh answers, remembered
+    negatives and failures, stale answers); ``misses``: had to wait for DNS;
+    ``local``: answered from an IP literal, an override, a special-use name or the
+    hosts file; ``stale``: answers that used an expired address, and
+    ``stale_by_reason`` why: ``"refreshing"`` (its refresh was in flight),
+    ``"failed"`` (the refresh failed), ``"slow"`` (the refresh took longer than
+    ``stale_answer_timeout``); ``prefetches``: background refreshes started by a
+    hit before expiry; ``merged``: per-family queries a caller joined instead of
+    sending; ``backoffs``: failures remembered (each starts or doubles a
+    back-off, RFC 9520); ``refresh_failures``: by error class, failures of a
+    refresh of a name already cached; ``errors``: errors raised to callers, by
+    class; ``queries``: queries handed to c-ares; ``cache_size``: names cached now.
     """
 
     hits: int = 0
     misses: int = 0
+    local: int = 0
     stale: int = 0
+    stale_by_reason: Counter[str] = field(default_factory=Counter)
     prefetches: int = 0
     merged: int = 0
-    queries: int = 0
-    local: int = 0
+    backoffs: int = 0
+    refresh_failures: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    queries: int = 0
     cache_size: int = 0
 
+    def count_stale(self, reason: str) -> None:
+        self.stale += 1
+        self.stale_by_reason[reason] += 1
+
     def copy(self) -> Stats:
-        return Stats(self.hits, self.misses, self.stale, self.prefetches, self.merged,
-                     self.queries, self.local, Counter(self.errors), self.cache_size)
+        return dataclasses.replace(
+            self, stale_by_reason=Counter(self.stale_by_reason),
+            refresh_failures=Counter(self.refresh_failures), errors=Counter(self.errors))
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "hits": self.hits, "misses": self.misses, "stale": self.stale,
-            "prefetches": self.prefetches, "merged": self.merged, "queries": self.queries,
-            "local": self.local, "errors": dict(self.errors), "cache_size": self.cache_size,
-        }
+        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Counter) else v)
+                for f in dataclasses.fields(self)}

@@ -24,12 +24,19 @@ from asyncdns_connect import (
 from asyncdns_connect.testing import DNSServer, Fault
 
 WAIT = 5.0  # no single lookup here may take longer: a hang is a failure
+# Failures are remembered (RFC 9520); here briefly, so a test can outwait one.
+FAILURE_TTL = 0.2
 
 
 def make(*servers: DNSServer, timeout: float = 0.3, tries: int = 1,
          **kwargs: object) -> Resolver:
+    kwargs.setdefault("failure_ttl", FAILURE_TTL)
     return Resolver(nameservers=[s.address for s in servers], timeout=timeout, tries=tries,
                     hosts_file=False, **kwargs)  # type: ignore[arg-type]
+
+
+async def past_remembered_failure() -> None:
+    await asyncio.sleep(FAILURE_TTL * 1.5)
 
 
 async def resolve(resolver: Resolver, host: str,
@@ -138,6 +145,7 @@ async def test_broken_answer_is_a_typed_error_and_never_cached(
         dns_server.clear_faults()
         dns_server.remove(name)
         dns_server.add_host(name, "192.0.2.7")
+        await past_remembered_failure()
         addrs = await resolve(resolver, name)
     finally:
         await resolver.close()
@@ -159,6 +167,7 @@ async def test_wrong_name_answer_never_shows_up_for_the_asked_name(
         dns_server.clear_faults()
         dns_server.remove("asked.test")
         dns_server.add_host("asked.test", "192.0.2.8")
+        await past_remembered_failure()
         seen |= ips(await resolve(resolver, "asked.test"))
     finally:
         await resolver.close()
@@ -200,6 +209,7 @@ async def test_20_step_cname_chain_is_a_server_failure_not_cached(
         # Nothing negative may stay: once the chain is short, the name resolves.
         dns_server.remove("c0.test")
         dns_server.add("c0.test", "CNAME", "c20.test")
+        await past_remembered_failure()
         assert ips(await resolve(resolver, "c0.test", socket.AF_INET)) == {"192.0.2.20"}
     finally:
         await resolver.close()

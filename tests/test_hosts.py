@@ -1,4 +1,4 @@
-"""The hosts file: parsing, aliases, change detection."""
+"""The hosts file: parsing, aliases, change detection (reads only when asked to)."""
 
 from __future__ import annotations
 
@@ -47,37 +47,46 @@ def test_lookup(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     write(path, HOSTS, 1_000_000)
     hosts = HostsFile(str(path))
+    assert hosts.lookup("web.test") is None  # a lookup never touches the file
+    assert "web.test" in hosts.reload_if_changed()
     assert hosts.lookup("web.test") == (("192.0.2.10", "198.51.100.7"), ("2001:db8::10",))
     assert hosts.lookup("nowhere.test") is None
 
 
 def test_missing_file_is_empty(tmp_path: Path) -> None:
-    hosts = HostsFile(str(tmp_path / "absent"), check_interval=0)
+    hosts = HostsFile(str(tmp_path / "absent"))
+    assert hosts.reload_if_changed() == set()
     assert hosts.lookup("localhost") is None
 
 
 def test_unreadable_file_is_empty(tmp_path: Path) -> None:
-    hosts = HostsFile(str(tmp_path), check_interval=0)  # a directory: open() fails
+    hosts = HostsFile(str(tmp_path))  # a directory: open() fails
+    assert hosts.reload_if_changed() == set()
     assert hosts.lookup("localhost") is None
 
 
 def test_change_is_seen(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     write(path, "192.0.2.1 a.test\n", 1_000_000)
-    hosts = HostsFile(str(path), check_interval=0)
+    hosts = HostsFile(str(path))
+    assert hosts.reload_if_changed() == {"a.test"}
     assert hosts.lookup("a.test") == (("192.0.2.1",), ())
 
     write(path, "192.0.2.2 a.test\n", 1_000_001)  # same size: the mtime tells
+    assert hosts.reload_if_changed() == {"a.test"}
     assert hosts.lookup("a.test") == (("192.0.2.2",), ())
 
     write(path, "192.0.2.2 b.test\n", 1_000_001)  # same mtime and size
     os.replace(_copy(path, tmp_path / "new"), path)  # a new inode tells
+    assert hosts.reload_if_changed() == {"a.test", "b.test"}
     assert hosts.lookup("a.test") is None
     assert hosts.lookup("b.test") == (("192.0.2.2",), ())
 
     path.unlink()
+    assert hosts.reload_if_changed() == {"b.test"}
     assert hosts.lookup("b.test") is None
     write(path, "192.0.2.3 c.test\n", 1_000_002)
+    assert hosts.reload_if_changed() == {"c.test"}
     assert hosts.lookup("c.test") == (("192.0.2.3",), ())
 
 
@@ -88,18 +97,11 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_checks_at_most_once_per_interval(tmp_path: Path) -> None:
-    path = tmp_path / "hosts"
-    write(path, "192.0.2.1 a.test\n", 1_000_000)
-    hosts = HostsFile(str(path), check_interval=3600)
-    assert hosts.lookup("a.test") == (("192.0.2.1",), ())
-    write(path, "192.0.2.2 a.test\n", 1_000_001)
-    assert hosts.lookup("a.test") == (("192.0.2.1",), ())  # not checked yet
-
-
 def test_unchanged_file_is_not_parsed_again(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     write(path, "192.0.2.1 a.test\n", 1_000_000)
-    hosts = HostsFile(str(path), check_interval=0)
+    hosts = HostsFile(str(path))
+    hosts.reload_if_changed()
     first = hosts.lookup("a.test")
+    assert hosts.reload_if_changed() == set()
     assert hosts.lookup("a.test") is first  # the same parsed table

@@ -149,7 +149,8 @@ async def test_query_dns_errors(zone: DNSServer, resolver: Resolver, setup: Faul
     with pytest.raises(error) as info:
         await resolver.query_dns(name, qtype)
     assert isinstance(info.value, OSError)
-    assert info.value.errno == error.default_errno
+    assert info.value.status == error.default_status
+    assert info.value.errno is None
     assert repr(name) in str(info.value)
     assert resolver.stats().errors[error.__name__] == 1
 
@@ -193,7 +194,7 @@ async def test_query_dns_merges_nothing_and_sends_each(zone: DNSServer,
 )
 async def test_getaddrinfo(resolver: Resolver, family: int,
                            expected: set[tuple[int, bytes]]) -> None:
-    result = await resolver.getaddrinfo("www.test", 443, family)
+    result = await resolver.getaddrinfo("www.test", family, 443)  # aiodns order
     assert isinstance(result, pycares.AddrInfoResult)
     assert {(n.family, n.addr[0]) for n in result.nodes} == expected
     assert {n.addr[1] for n in result.nodes} == {443}
@@ -206,14 +207,14 @@ async def test_getaddrinfo_same_as_aiodns(zone: DNSServer, resolver: Resolver) -
         expected = await theirs.getaddrinfo("alias.test", port=80)
     finally:
         await theirs.close()
-    result = await resolver.getaddrinfo("alias.test", 80)
+    result = await resolver.getaddrinfo("alias.test", port=80)
     assert result.nodes == expected.nodes
     assert result.cnames == expected.cnames
 
 
 async def test_getaddrinfo_error(resolver: Resolver) -> None:
     with pytest.raises(NameNotFoundError) as info:
-        await resolver.getaddrinfo("nope.test", 80)
+        await resolver.getaddrinfo("nope.test", 0, 80)
     assert "nope.test" in str(info.value)
 
 
@@ -355,7 +356,7 @@ async def test_async_with_and_closed(zone: DNSServer) -> None:
     with pytest.raises(ResolverClosedError):
         await r.query_dns("www.test", "A")
     with pytest.raises(ResolverClosedError):
-        await r.getaddrinfo("www.test", 80)
+        await r.getaddrinfo("www.test", port=80)
 
 
 async def test_close_fails_query_dns_in_flight(zone: DNSServer) -> None:

@@ -1,0 +1,269 @@
+"""Composing families into one answer: ``resolve`` (a list) and ``stream`` (batches).
+
+Per family the scheduler's ``Plan`` says what is known now and which query to
+wait for; this module decides how long a caller waits (RFC 8305): once one
+family has addresses, the others get ``resolution_delay`` more; a family that
+had nothing last time (NODATA, a failure) is only waited for when no family has
+addresses; a family whose refresh is in flight answers from its expired entry.
+``stream`` yields AAAA at once, A after at most the Resolution Delay, and a
+family that answers later as a later batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Mapping
+
+from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, Record
+from ._config import ResolverConfig
+from ._errors import AddressPolicyError, DNSError, NoAddressError, pick_error
+from ._order import demote, order
+from ._policy import AddressPolicy
+from ._scheduler import ALONE, FAMILIES, NOW, STALE, Plan, Scheduler
+from ._sources import Local
+from ._stats import Stats
+from ._types import Address
+
+__all__ = ["Lookup"]
+
+AF_INET = socket.AF_INET
+AF_INET6 = socket.AF_INET6
+AF_UNSPEC = socket.AF_UNSPEC
+
+Outcome = tuple[Address, ...] | DNSError
+
+
+class _End:
+    """What ``_Gather.next`` returns when no family can answer any more."""
+
+
+_DONE = _End()
+
+
+class Lookup:
+    """Resolves a normalised name through the scheduler, family by family."""
+
+    def __init__(self, scheduler: Scheduler, cache: HostCache, config: ResolverConfig,
+                 stats: Stats, policy: AddressPolicy | None) -> None:
+        self._sched = scheduler
+        self._cache = cache
+        self._config = config
+        self._stats = stats
+        self._policy = policy
+
+    async def resolve(self, host: str, family: int, local: Local) -> tuple[Address, ...]:
+        """Every address of ``host`` in connect order, waiting per RFC 8305."""
+        gather = self._gather(host, family, local)
+        got: dict[int, Outcome] = {}
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        delay = self._config.resolution_delay
+        while True:
+            timeout = None if deadline is None else deadline - loop.time()
+            event = await gather.next(timeout)
+            if event is None or isinstance(event, _End):
+                break
+            fam, outcome = event
+            got[fam] = outcome
+            if deadline is None and not isinstance(outcome, DNSError):
+                if delay <= 0:
+                    break
+                deadline = loop.time() + delay
+        return self._compose(host, local, got, gather)
+
+    async def stream(self, host: str, family: int, local: Local
+                     ) -> AsyncIterator[tuple[Address, ...]]:
+        """Batches of addresses as families answer (see the module docstring)."""
+        gather = self._gather(host, family, local)
+        got: dict[int, Outcome] = {}
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        delay = self._config.resolution_delay
+        while True:
+            timeout = None if deadline is None else deadline - loop.time()
+            event = await gather.next(timeout)
+            if event is None or isinstance(event, _End):
+                break
+            fam, outcome = event
+            got[fam] = outcome
+            if isinstance(outcome, DNSError) or gather.has_ready():
+                continue  # what is known already goes into the first batch
+            if fam == AF_INET6 or not gather.pending(AF_INET6) or delay <= 0:
+                break
+            if deadline is None:
+                deadline = loop.time() + delay
+        yield self._compose(host, local, got, gather)
+        while not isinstance(event := await gather.next(None), _End):
+            assert event is not None
+            fam, outcome = event
+            if not isinstance(outcome, DNSError) and outcome:
+                yield self._compose(host, local, {fam: outcome}, gather)
+
+    def _gather(self, host: str, family: int, local: Local) -> _Gather:
+        now = self._sched.clock()
+        name = local.name
+        ready: list[tuple[int, Outcome]] = []
+        plans: list[Plan] = []
+        stale: list[str] = []
+        for fam in FAMILIES[family]:
+            ips = local.found.get(fam)
+            if ips is not None:
+                ready.append((fam, self._local(host, fam, ips, local.policed)))
+                continue
+            plan = self._sched.plan(name, fam, now)
+            if plan.mode == NOW:
+                assert plan.record is not None
+                ready.append((fam, self._now(plan.record, now, stale)))
+            else:
+                plans.append(plan)
+        kind = ("misses" if plans else
+                "local" if any(fam in local.found for fam in FAMILIES[family]) else "hits")
+        return _Gather(self, name, ready, plans, stale, kind)
+
+    def _local(self, host: str, family: int, ips: tuple[str, ...], policed: bool) -> Outcome:
+        addrs = tuple(Address(ip, socket.AddressFamily(family), 0) for ip in ips)
+        if not addrs:
+            return NoAddressError.for_host(host, f"no address of family {_family_name(family)}")
+        if self._policy is not None and policed:
+            kept = tuple(self._policy.filter(addrs))
+            if not kept:
+                return AddressPolicyError.for_host(
+                    host, "every address is refused by the address policy")
+            addrs = kept
+        return addrs
+
+    def _now(self, r: Record, now: float, stale: list[str] | None, *, landed: bool = False,
+             reason: str | None = None) -> Outcome:
+        """What record ``r`` serves at ``now``: fresh or stale addresses, or its error.
+
+        ``landed``: ``r`` was just fetched (fresh even with a TTL of 0). Why stale
+        addresses were served goes into ``stale``.
+        """
+        fam = socket.AddressFamily(r.family)
+        if r.kind == POSITIVE and r.error is None and (landed or now < r.expires):
+            return tuple(Address(ip, fam, int(r.ttl)) for ip in r.addrs)
+        if r.stale_addrs(now):
+            if stale is not None:
+                stale.append(reason or ("failed" if r.kind != POSITIVE else "refreshing"))
+            return tuple(Address(ip, fam, STALE_ANSWER_TTL) for ip in r.addrs)
+        assert r.error is not None
+        return r.error
+
+    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome], gather: _Gather
+                 ) -> tuple[Address, ...]:
+        addrs = [a for out in got.values() if not isinstance(out, DNSError) for a in out]
+        if gather.kind:
+            # Once per lookup: stale if any family was, else a hit, miss or local.
+            if gather.stale:
+                self._stats.count_stale(gather.stale[0])
+            else:
+                setattr(self._stats, gather.kind, getattr(self._stats, gather.kind) + 1)
+            gather.kind = ""
+        if addrs:
+            if not local.sort:
+                return tuple(addrs)
+            ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
+            entry = self._cache.get(local.name)
+            if entry is not None and entry.failed:
+                now = self._sched.clock()
+                ordered = demote(ordered, {ip for ip, u in entry.failed.items() if u > now})
+            return tuple(ordered)
+        errors = [out for out in got.values() if isinstance(out, DNSError)]
+        err = pick_error(host, errors) if errors else NoAddressError.for_host(host, "no address")
+        self._stats.errors[type(err).__name__] += 1
+        raise err.copy()
+
+
+class _Gather:
+    """The per-family outcomes of one lookup, handed out as they become known."""
+
+    __slots__ = ("_alone", "_lookup", "_name", "_ready", "_stale_at", "_waits", "_with_addrs",
+                 "kind", "stale")
+
+    def __init__(self, lookup: Lookup, name: str, ready: list[tuple[int, Outcome]],
+                 plans: list[Plan], stale: list[str], kind: str) -> None:
+        self._lookup = lookup
+        self.kind = kind  # the Stats counter this lookup adds to, "" once counted
+        self.stale = stale  # why stale addresses were handed out, not yet counted
+        self._name = name
+        self._ready = ready
+        self._waits: dict[asyncio.Future[Record], Plan] = {}
+        self._alone: dict[asyncio.Future[Record], Plan] = {}
+        self._stale_at: dict[asyncio.Future[Record], float] = {}
+        self._with_addrs = False
+        loop = asyncio.get_running_loop() if plans else None
+        for plan in plans:
+            assert plan.fut is not None
+            if plan.mode == ALONE:
+                self._alone[plan.fut] = plan
+            else:
+                self._waits[plan.fut] = plan
+                if plan.mode == STALE:
+                    assert loop is not None
+                    self._stale_at[plan.fut] = (
+                        loop.time() + lookup._config.stale_answer_timeout)
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def pending(self, family: int) -> bool:
+        """True if ``family`` may still answer (a later ``next`` could give it)."""
+        return any(p.family == family for p in self._waits.values()) or (
+            not self._with_addrs and any(p.family == family for p in self._alone.values()))
+
+    async def next(self, timeout: float | None) -> tuple[int, Outcome] | _End | None:
+        """The next family's outcome; None when ``timeout`` passed first; _DONE at the end."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            if self._ready:
+                fam, outcome = self._ready.pop(0)
+                if not isinstance(outcome, DNSError) and outcome:
+                    self._with_addrs = True
+                return fam, outcome
+            if not self._with_addrs and self._alone:
+                self._waits.update(self._alone)
+                self._alone.clear()
+            if not self._waits:
+                return _DONE
+            now = loop.time()
+            wake = deadline
+            for at in self._stale_at.values():
+                wake = at if wake is None else min(wake, at)
+            if wake is not None and wake <= now:
+                if self._expire_stale(now) or deadline is None or deadline > now:
+                    continue
+                return None
+            done, _ = await asyncio.wait(
+                self._waits, timeout=None if wake is None else wake - now,
+                return_when=asyncio.FIRST_COMPLETED)
+            clock_now = self._lookup._sched.clock()
+            for fut in done:
+                plan = self._waits.pop(fut)
+                self._stale_at.pop(fut, None)
+                self._ready.append((plan.family, self._landed(plan, fut, clock_now)))
+            if not done:
+                self._expire_stale(loop.time())
+
+    def _expire_stale(self, now: float) -> bool:
+        """Answer stale for families whose refresh took longer than allowed."""
+        expired = [fut for fut, at in self._stale_at.items() if at <= now]
+        clock_now = self._lookup._sched.clock()
+        for fut in expired:
+            plan = self._waits.pop(fut)
+            del self._stale_at[fut]
+            assert plan.record is not None
+            self._ready.append((plan.family,
+                                self._lookup._now(plan.record, clock_now, self.stale,
+                                                  reason="slow")))
+        return bool(expired)
+
+    def _landed(self, plan: Plan, fut: asyncio.Future[Record], now: float) -> Outcome:
+        record = fut.result()
+        return self._lookup._now(record, now, self.stale, landed=True)
+
+
+def _family_name(family: int) -> str:
+    return "IPv4" if family == AF_INET else "IPv6" if family == AF_INET6 else "any"
+

@@ -1,0 +1,276 @@
+"""The cache's rules: when to ask DNS for one (name, family), and what to keep.
+
+Everything here reads time from the ``clock`` it was given and asks DNS only
+through a ``Fetcher``, so unit tests drive it with a fake clock and a fake
+fetcher. Per (name, family):
+
+- one query in flight however many callers wait (``fetch``);
+- a positive answer lives its clamped TTL; NXDOMAIN/NODATA the SOA negative TTL
+  (RFC 2308); a failure (SERVFAIL, timeout...) ``failure_ttl``, doubling on each
+  failure in a row up to ``max_failure_ttl`` (RFC 9520), so a failing upstream
+  sees a bounded query rate, prefetches included;
+- a hit from ``prefetch_at`` on refreshes that family only, early enough for the
+  query time this name showed (three times it, at least the last
+  ``prefetch_fraction`` of the TTL, at most half the TTL);
+- an expired answer is served while its refresh is in flight or failing, until
+  ``stale_ttl`` (RFC 8767); a lookup that finds nothing in flight waits for its
+  refresh at most ``stale_answer_timeout`` before answering stale.
+
+``plan`` tells the lookup layer, per family, what it may answer now and which
+query (if any) to wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import pycares
+
+from ._cache import FAILURE, NEGATIVE, POSITIVE, HostCache, HostEntry, Record
+from ._config import ResolverConfig
+from ._errors import (
+    AddressPolicyError,
+    DNSError,
+    NoAddressError,
+    ResolverClosedError,
+    error_for_status,
+)
+from ._fetcher import NO_SOA, Fetcher, Reply
+from ._policy import AddressPolicy
+from ._stats import Stats
+
+__all__ = ["ALONE", "NOW", "STALE", "WAIT", "Plan", "Scheduler"]
+
+AF_INET = socket.AF_INET
+AF_INET6 = socket.AF_INET6
+AF_UNSPEC = socket.AF_UNSPEC
+FAMILIES: dict[int, tuple[int, ...]] = {
+    AF_UNSPEC: (AF_INET, AF_INET6), AF_INET: (AF_INET,), AF_INET6: (AF_INET6,)}
+
+_E = pycares.errno
+_NEGATIVE = (_E.ARES_ENOTFOUND, _E.ARES_ENODATA)
+# Outcomes that say nothing about the name and must not be remembered.
+_NOT_KEPT = (_E.ARES_ECANCELLED, _E.ARES_EDESTRUCTION, _E.ARES_EBADNAME, _E.ARES_EBADQUERY)
+_LATENCY_FACTOR = 3.0
+
+# Plan modes.
+NOW = "now"  # answer with Plan.record; Plan.fut, if any, refreshes in the background
+WAIT = "wait"  # wait for Plan.fut (nothing to answer meanwhile)
+STALE = "stale"  # wait for Plan.fut at most stale_answer_timeout, else Plan.record stale
+ALONE = "alone"  # Plan.record failed; wait for Plan.fut only if no family has addresses
+
+
+class Plan(NamedTuple):
+    family: int
+    mode: str
+    record: Record | None
+    fut: asyncio.Future[Record] | None
+
+
+class Scheduler:
+    """Per-(name, family) records in ``cache``, written from ``Fetcher`` replies."""
+
+    def __init__(self, cache: HostCache, config: ResolverConfig, stats: Stats, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 policy: AddressPolicy | None = None,
+                 fetcher: Fetcher | None = None) -> None:
+        self.cache = cache
+        self.config = config
+        self.stats = stats
+        self.clock = clock
+        self.policy = policy
+        self.fetcher = fetcher
+        self.inflight: dict[tuple[str, int], asyncio.Future[Record]] = {}
+
+    # -- asking DNS --------------------------------------------------------------
+
+    def fetch(self, name: str, family: int) -> asyncio.Future[Record]:
+        """The query for (name, family) in flight, started if none is.
+
+        The future always gets a Record (never an exception); waiters must not
+        cancel it (``asyncio.wait`` does not).
+        """
+        key = (name, family)
+        fut = self.inflight.get(key)
+        if fut is not None:
+            self.stats.merged += 1
+            return fut
+        fetcher = self.fetcher
+        assert fetcher is not None, "bind a fetcher first"
+        started = self.clock()
+        reply = fetcher.fetch(name, family)
+        fut = reply.get_loop().create_future()
+        self.inflight[key] = fut
+        reply.add_done_callback(functools.partial(self._landed, key, fut, started))
+        return fut
+
+    def _landed(self, key: tuple[str, int], fut: asyncio.Future[Record], started: float,
+                reply: asyncio.Future[Reply]) -> None:
+        if self.inflight.get(key) is fut:
+            del self.inflight[key]
+        if reply.cancelled():
+            result = Reply(_E.ARES_ECANCELLED)
+        elif reply.exception() is not None:  # a Fetcher breaking its promise
+            result = Reply(_E.ARES_EBADRESP, reason=repr(reply.exception()))
+        else:
+            result = reply.result()
+        record = self.store(key[0], key[1], result, started)
+        if not fut.done():
+            fut.set_result(record)
+
+    def close(self) -> None:
+        """Give every waiter a ResolverClosedError record; forget what is in flight."""
+        inflight, self.inflight = self.inflight, {}
+        for (name, family), fut in inflight.items():
+            if not fut.done() and not fut.get_loop().is_closed():
+                fut.set_result(self._unkept(name, family,
+                                            ResolverClosedError.for_host(name, "resolver closed")))
+
+    def forget_inflight(self) -> None:
+        """Drop queries of another loop (after a rebind or fork); their callers are gone."""
+        self.inflight = {}
+
+    # -- what to keep --------------------------------------------------------------
+
+    def store(self, name: str, family: int, reply: Reply, started: float) -> Record:
+        """Turn ``reply`` into a Record, keep it if the rules say so, and return it."""
+        now = self.clock()
+        latency = max(0.0, now - started)
+        entry = self.cache.get(name)
+        prev = entry.records.get(family) if entry is not None else None
+        cfg = self.config
+        if prev is not None:
+            latency = max(latency, prev.latency / 2)
+        status = reply.status
+        if reply.ok:
+            addrs, error = reply.addrs, None
+            if self.policy is not None:
+                addrs = tuple(ip for ip in addrs if self.policy.allows(ip))
+                if not addrs:
+                    error = AddressPolicyError.for_host(
+                        name, "every address is refused by the address policy")
+            life = cfg.positive_life(reply.ttl)
+            record = Record(family, POSITIVE, addrs, error, life, now + life,
+                            now + life + cfg.stale_ttl if addrs else now + life,
+                            now + life - self._lead(life, latency), 0, latency)
+        elif status in _NEGATIVE:
+            err = error_for_status(name, status)
+            if status == _E.ARES_ENODATA:
+                err = NoAddressError.for_host(name, f"the name has no {_family_name(family)}"
+                                                    " address (NODATA)")
+            life = cfg.negative_life(None if reply.ttl == NO_SOA else reply.ttl)
+            record = Record(family, NEGATIVE, (), err, life, now + life, now + life,
+                            now + life - self._lead(life, latency), 0, latency)
+        elif status in _NOT_KEPT:
+            return self._unkept(name, family, _error(name, reply))
+        else:
+            return self._failed(name, family, _error(name, reply), entry, prev, now, latency)
+        if record.ttl <= 0:
+            # Not cached (TTL 0): and an older answer must not outlive this one.
+            if entry is not None and entry.records.pop(family, None) is not None:
+                entry.rebuild(now)
+            return record
+        entry = self.cache.entry(name) if entry is None else entry
+        entry.records[family] = record
+        entry.rebuild(now)
+        return record
+
+    def _failed(self, name: str, family: int, err: DNSError, entry: HostEntry | None,
+                prev: Record | None, now: float, latency: float) -> Record:
+        """RFC 9520: remember the failure, backing off; keep what may still be served."""
+        cfg = self.config
+        stats = self.stats
+        failures = (prev.failures if prev is not None else 0) + 1
+        life = cfg.failure_life(failures)
+        stats.backoffs += 1
+        if prev is not None:
+            stats.refresh_failures[type(err).__name__] += 1
+        if entry is not None and prev is not None and prev.kind != FAILURE \
+                and now < prev.expires:
+            # A refresh ahead of expiry failed: the answer is still good; only the
+            # next refresh waits out the back-off.
+            prev.failures = failures
+            prev.prefetch_at = now + life
+            entry.rebuild(now)
+            return Record(family, FAILURE, prev.addrs, err, prev.ttl, now + life,
+                          prev.stale_until, now + life, failures, latency)
+        keep = prev if prev is not None and prev.stale_addrs(now) else None
+        record = Record(family, FAILURE, keep.addrs if keep else (), err,
+                        keep.ttl if keep else 0, now + life,
+                        keep.stale_until if keep else now, now + life, failures, latency)
+        entry = self.cache.entry(name) if entry is None else entry
+        entry.records[family] = record
+        entry.rebuild(now)
+        return record
+
+    def _unkept(self, name: str, family: int, err: DNSError) -> Record:
+        now = self.clock()
+        return Record(family, FAILURE, (), err, 0, now, now, now)
+
+    def _lead(self, life: float, latency: float) -> float:
+        """How long before expiry a hit starts the refresh."""
+        return min(life / 2, max(life * self.config.prefetch_fraction,
+                                 _LATENCY_FACTOR * latency))
+
+    # -- what a lookup does ------------------------------------------------------------
+
+    def plan(self, name: str, family: int, now: float) -> Plan:
+        """What a lookup of (name, family) answers now, and what it waits for."""
+        entry = self.cache.get(name)
+        r = entry.records.get(family) if entry is not None else None
+        if r is None:
+            return Plan(family, WAIT, None, self.fetch(name, family))
+        if now < r.expires:
+            fut = None
+            if r.kind != FAILURE and now >= r.prefetch_at:
+                fut = self._prefetch_one(name, family)
+            return Plan(family, NOW, r, fut)
+        refreshing = (name, family) in self.inflight
+        fut = self.fetch(name, family)
+        if r.stale_addrs(now):
+            return Plan(family, NOW if refreshing else STALE, r, fut)
+        if r.kind == FAILURE:
+            # Failing: waited for only when no other family has addresses.
+            return Plan(family, ALONE, r, fut)
+        return Plan(family, WAIT, None, fut)
+
+    def prefetch(self, entry: HostEntry, family: int, now: float) -> None:
+        """From a cache hit past its view's prefetch time: refresh the families due."""
+        for fam in FAMILIES[family]:
+            r = entry.records.get(fam)
+            if r is not None and r.kind != FAILURE and now >= r.prefetch_at:
+                self._prefetch_one(entry.name, fam)
+
+    def _prefetch_one(self, name: str, family: int) -> asyncio.Future[Record] | None:
+        if (name, family) in self.inflight:
+            return None
+        self.stats.prefetches += 1
+        return self.fetch(name, family)
+
+    # -- learned fallback ------------------------------------------------------------
+
+    def report_failure(self, name: str, address: str) -> None:
+        entry = self.cache.get(name)
+        if entry is None:
+            return
+        now = self.clock()
+        until = entry.failed.get(address)
+        if until is None or until <= now:
+            entry.failed[address] = now + self.config.failed_address_ttl
+            entry.rebuild(now)
+
+
+def _error(name: str, reply: Reply) -> DNSError:
+    err = error_for_status(name, reply.status)
+    if reply.reason:
+        err = type(err).for_host(name, reply.reason, reply.status)
+    return err
+
+
+def _family_name(family: int) -> str:
+    return "IPv6" if family == AF_INET6 else "IPv4"
