@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import aiohappyeyeballs
@@ -19,7 +19,7 @@ import anyio
 import httpcore
 
 from ._errors import DNSError
-from ._names import normalize_host, parse_ip_literal
+from ._names import parse_ip_literal
 from ._race import RaceFailed, Won, race, reason_of, sockaddr
 from ._types import Address
 
@@ -58,53 +58,23 @@ def check_port(host: str, port: object) -> str | None:
     return None
 
 
-async def address_feed(resolver: Resolver, host: str, family: int = socket.AF_UNSPEC
-                       ) -> AsyncGenerator[Sequence[Address], None]:
+def address_feed(resolver: Resolver, host: str, family: int = socket.AF_UNSPEC
+                 ) -> AsyncIterator[Sequence[Address]]:
     """Batches of ``host``'s addresses as families answer, in connect order.
 
-    ``Resolver.stream()`` where the Resolver has it; otherwise one batch from
-    ``resolve()`` (the Resolution Delay applied there). Raises the DNSError
-    before the first batch if the name has no address.
+    ``Resolver.stream()``: one batch from the cache or a local source; from DNS,
+    AAAA at once, A after at most the Resolution Delay, a late family as a later
+    batch. Raises the DNSError before the first batch if the name has no address.
     """
-    stream = getattr(resolver, "stream", None)
-    if stream is None:
-        async for batch in _stand_in_feed(resolver, host, family):
-            yield batch
-        return
-    feed: AsyncIterator[Sequence[Address]] = stream(host, family)
-    try:
-        async for batch in feed:
-            yield batch
-    finally:
-        close = getattr(feed, "aclose", None)
-        if close is not None:
+    return resolver.stream(host, family)
+
+
+async def close_feed(feed: AsyncIterator[Sequence[Address]] | None) -> None:
+    """Close a feed not read to its end (its pending DNS wait ends with it)."""
+    close = getattr(feed, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
             await close()
-
-
-async def _stand_in_feed(resolver: Resolver, host: str, family: int
-                         ) -> AsyncGenerator[Sequence[Address], None]:
-    """Until ``Resolver.stream()`` lands (issue 11): ``resolve()``, then a late family.
-
-    ``resolve()`` gives up on a family after the Resolution Delay; if that
-    family's query is still in flight, its answer follows as a second batch.
-    """
-    first = await resolver.resolve(host, family)
-    yield first
-    families = {a.family for a in first}
-    if family != socket.AF_UNSPEC or len(families) != 1:
-        return
-    missing = socket.AF_INET if socket.AF_INET6 in families else socket.AF_INET6
-    try:
-        name = normalize_host(host)
-    except DNSError:
-        return
-    inflight = getattr(resolver, "_inflight", {})  # private peek: the stand-in goes soon
-    if (name, missing) not in inflight:
-        return
-    try:
-        yield await resolver.resolve(host, missing)
-    except DNSError:
-        return  # a family failing late leaves the race what it has
 
 
 def report_losers(resolver: Resolver, host: str, won: Won) -> None:
@@ -160,8 +130,7 @@ async def open_socket(
             f"timed out {phase} {host!r} (connect timeout {connect_timeout} s, DNS included)"
         ) from None
     finally:
-        with contextlib.suppress(Exception):
-            await feed.aclose()
+        await close_feed(feed)
     report_losers(resolver, host, won)
     return won.sock
 

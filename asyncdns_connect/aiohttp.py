@@ -30,7 +30,7 @@ import inspect
 import socket
 import ssl
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -41,7 +41,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.helpers import ceil_timeout, is_ip_address
 
-from ._connect import address_feed, check_port, report_losers
+from ._connect import address_feed, check_port, close_feed, report_losers
 from ._default import SharedResolver
 from ._errors import NoAddressError, ResolverClosedError
 from ._race import RaceFailed, race
@@ -179,7 +179,7 @@ def _forget(state: _Connecting | None) -> None:
     if state is not None and state.feed is not None:
         feed, state.feed = state.feed, None
         with contextlib.suppress(RuntimeError):  # no running loop: the GC hook closes it
-            asyncio.get_running_loop().create_task(feed.aclose())
+            asyncio.get_running_loop().create_task(close_feed(feed))
 
 
 @dataclass(eq=False)
@@ -194,7 +194,7 @@ class _Connecting:
     """
 
     host: str
-    feed: AsyncGenerator[Sequence[Address], None] | None
+    feed: AsyncIterator[Sequence[Address]] | None
     req: object = None
     failed: set[str] = field(default_factory=set)
     error: RaceFailed | None = None
@@ -237,7 +237,7 @@ class _Connector(aiohttp.TCPConnector):
         try:
             first = await feed.__anext__()
         except BaseException:
-            await feed.aclose()
+            await close_feed(feed)
             raise
         for trace in traces or ():
             await trace.send_dns_resolvehost_end(host)
@@ -282,8 +282,7 @@ class _Connector(aiohttp.TCPConnector):
                         state.error = exc
                     raise
                 finally:
-                    if more is not None:
-                        await more.aclose()
+                    await close_feed(more)
                 if state is not None and not self._asyncdns_plugin.closed:
                     report_losers(self._asyncdns_plugin.resolver, state.host, won)
                 shutdown = getattr(self, "_ssl_shutdown_timeout", None)
