@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import aiohappyeyeballs
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.helpers import ceil_timeout, is_ip_address
+try:
+    import aiohappyeyeballs
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
+    from aiohttp.helpers import ceil_timeout, is_ip_address
+except ImportError as exc:  # name the extra, not just the missing module
+    raise ImportError(f'{exc}: pip install "asyncdns-connect[aiohttp]"') from exc
 
 from ._connect import address_feed, check_port, close_feed, report_losers
 from ._default import SharedResolver

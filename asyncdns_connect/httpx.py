@@ -36,13 +36,17 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import httpcore
-import httpx
-import httpx._utils
+try:
+    import anyio
+    import httpcore
+    import httpx
+    import httpx._utils
+except ImportError as exc:  # name the extra, not just the missing module
+    raise ImportError(f'{exc}: pip install "asyncdns-connect[httpx]"') from exc
 
-from ._connect import DEFAULT_DELAY, check_delay, open_socket
+from ._connect import DEFAULT_DELAY, check_delay
 from ._default import SharedResolver
+from ._httpcore_connect import open_socket
 from ._loop_thread import LoopThread
 from ._names import parse_ip_literal
 from ._resolver import Resolver

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -26,6 +30,7 @@ from asyncdns_connect.httpx import AsyncResolverTransport
 from asyncdns_connect.testing import BlackHole, DNSServer, Fault
 
 NAME = "he.test"
+ROOT = Path(__file__).resolve().parent.parent
 Fetch = Callable[[Resolver, str, float], Awaitable[str]]
 
 
@@ -176,3 +181,27 @@ async def test_aaaa_answering_first_connects_without_waiting_for_a(
         # Let the slow A query end (answer or time out) before the Resolver closes.
         with contextlib.suppress(DNSError):
             await resolver.resolve(NAME, socket.AF_INET)
+
+
+# -- each adapter needs only its own client ----------------------------------------------
+
+_BLOCK = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"{{name}} is not installed")
+sys.meta_path.insert(0, Block())
+import asyncdns_connect.{adapter}
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(("adapter", "blocked"), [
+    ("aiohttp", ("httpx", "httpcore", "anyio")), ("httpx", ("aiohttp",))])
+def test_each_adapter_imports_without_the_other_client(adapter: str, blocked: tuple[str, ...]
+                                                       ) -> None:
+    code = _BLOCK.format(adapter=adapter, blocked=set(blocked))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.strip() == "ok", proc.stderr
