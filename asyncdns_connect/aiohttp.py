@@ -177,12 +177,17 @@ def check_aiohttp_hooks() -> None:
     _HOOKS_OK.append(True)
 
 
+_CLOSING: set[asyncio.Task[None]] = set()  # strong references until done
+
+
 def _forget(state: _Connecting | None) -> None:
     """Close the unused feed of a connection aiohttp never went on with."""
     if state is not None and state.feed is not None:
         feed, state.feed = state.feed, None
         with contextlib.suppress(RuntimeError):  # no running loop: the GC hook closes it
-            asyncio.get_running_loop().create_task(close_feed(feed))
+            task = asyncio.get_running_loop().create_task(close_feed(feed))
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
 
 
 @dataclass(eq=False)
@@ -198,7 +203,7 @@ class _Connecting:
 
     host: str
     feed: AsyncIterator[Sequence[Address]] | None
-    req: object = None
+    req: int | None = None  # id() of the request: no reference kept
     failed: set[str] = field(default_factory=set)
     error: RaceFailed | None = None
 
@@ -260,11 +265,11 @@ class _Connector(aiohttp.TCPConnector):
         # the resolver's order kept (aiohttp re-interleaves it), late families
         # joining, and only true losers reported (learned fallback).
         state = _CONNECTING.get()
-        if state is not None and state.req is not None and state.req is not req:
+        if state is not None and state.req is not None and state.req != id(req):
             state = None
         more = None
         if state is not None:
-            state.req = req
+            state.req = id(req)
             more, state.feed = state.feed, None
         port = int(addr_infos[0][4][1])
         first = [Address(str(info[4][0]), socket.AddressFamily(info[0])) for info in addr_infos
@@ -286,8 +291,10 @@ class _Connector(aiohttp.TCPConnector):
                     raise
                 finally:
                     await close_feed(more)
-                if state is not None and not self._asyncdns_plugin.closed:
-                    report_losers(self._asyncdns_plugin.resolver, state.host, won)
+                if state is not None:
+                    _CONNECTING.set(None)  # done: keep nothing of this request
+                    if not self._asyncdns_plugin.closed:
+                        report_losers(self._asyncdns_plugin.resolver, state.host, won)
                 shutdown = getattr(self, "_ssl_shutdown_timeout", None)
                 if kwargs.get("ssl") and shutdown and sys.version_info >= (3, 11):
                     kwargs["ssl_shutdown_timeout"] = shutdown  # aiohttp >= 3.12
