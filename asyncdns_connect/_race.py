@@ -172,15 +172,19 @@ async def race(
     finally:
         if timer is not None:
             timer.cancel()
-        await _stop(running, winner[0] if winner else None)
-        if feeder is not None:
-            feeder.cancel()
-            with contextlib.suppress(BaseException):
-                await feeder
-        close = getattr(more, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
+        try:
+            await _stop(running, winner[0] if winner else None)
+            if feeder is not None:
+                feeder.cancel()
+                await asyncio.wait([feeder])  # never raises: a cancel of ours still does
+            close = getattr(more, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        except BaseException:
+            if winner is not None:  # cancelled while tidying up: the winner is nobody's
+                winner[0].close()
+            raise
 
 
 def _join(remaining: list[Address], new: list[Address], last: int | None) -> list[Address]:

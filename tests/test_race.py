@@ -236,3 +236,25 @@ async def test_a_late_batch_does_not_reshuffle_the_addresses_left(net: Net) -> N
                      delay=DELAY)
     with contextlib.closing(won.sock):
         assert tried(won) == [V4B, V6, V4C]
+
+
+async def test_a_cancel_while_tidying_up_after_a_win_is_not_swallowed(net: Net) -> None:
+    # The feed is slow to close: the race, already won, is cancelled meanwhile.
+    net.setup(listening=[V4])
+    closing = asyncio.Event()
+
+    async def slow_to_close() -> AsyncIterator[Sequence[Address]]:
+        try:
+            await asyncio.Event().wait()
+            yield ()
+        finally:
+            closing.set()
+            await asyncio.sleep(5)
+
+    before = _open_fds()
+    task = asyncio.ensure_future(race([addr(V4)], slow_to_close(), net.port, delay=DELAY))
+    await closing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _open_fds() == before, "the winning socket was closed"
