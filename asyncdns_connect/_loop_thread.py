@@ -53,7 +53,9 @@ class LoopThread:
                 return
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
-        loop.call_soon_threadsafe(loop.stop)
+            # Under the lock: work run() submitted is queued before the stop, so it
+            # starts, is cancelled by _serve, and its caller gets an error, not a hang.
+            loop.call_soon_threadsafe(loop.stop)
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
@@ -62,13 +64,13 @@ class LoopThread:
         with self._lock:
             self._forget_parent()
             loop = self._loop
-        if loop is None:
-            coro.close()
-            raise RuntimeError("the transport is closed (its event-loop thread is stopped)")
-        if self._thread is threading.current_thread():
-            coro.close()
-            raise RuntimeError("a sync transport cannot be used from its own loop thread")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+            if loop is None:
+                coro.close()
+                raise RuntimeError("the transport is closed (its event-loop thread is stopped)")
+            if self._thread is threading.current_thread():
+                coro.close()
+                raise RuntimeError("a sync transport cannot be used from its own loop thread")
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
         try:
             return future.result()
         except BaseException:

@@ -642,3 +642,38 @@ def test_a_closed_sync_transport_fails_with_a_connect_error(
     with pytest.raises(httpcore.ConnectError, match=r"app\.test.*closed"):
         transport.network_backend.connect_tcp(NAME, 80)
     asyncio.run(resolver.close())
+
+
+def test_closing_the_sync_backend_mid_connect_fails_those_connects(
+        threaded_dns_server: ThreadedDNSServer) -> None:
+    holes = black_holes("127.0.0.1")
+    threaded_dns_server.add_host(NAME, "127.0.0.1")
+    resolver = Resolver(nameservers=[threaded_dns_server.address])
+    backend = ResolverTransport(resolver).network_backend
+    errors: list[BaseException] = []
+    started = threading.Barrier(5)
+
+    def connect() -> None:
+        started.wait()
+        try:
+            backend.connect_tcp(NAME, holes[0].port, timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        started.wait()
+        time.sleep(0.3)  # most likely all four wait on the black hole; either way they fail
+        backend.close()
+        for thread in threads:
+            thread.join(10)
+        assert not any(t.is_alive() for t in threads), "a connect hung after close()"
+        assert len(errors) == 4
+        assert all(isinstance(e, httpcore.ConnectError) for e in errors), errors
+        assert _loop_threads() == []
+    finally:
+        for hole in holes:
+            hole.close()
+        asyncio.run(resolver.close())
