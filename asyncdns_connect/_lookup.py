@@ -2,9 +2,10 @@
 
 Per family the scheduler's ``Plan`` says what is known now and which query to
 wait for; this module decides how long a caller waits (RFC 8305): once one
-family has addresses, the others get ``resolution_delay`` more; a family that
-had nothing last time (NODATA, a failure) is only waited for when no family has
-addresses; a family whose refresh is in flight answers from its expired entry.
+family has addresses, the others get ``resolution_delay`` more; a family whose
+last query failed (SERVFAIL, timeout...) is only waited for when no family has
+addresses; a family whose refresh is in flight answers from its expired entry;
+one whose refresh is not answered within ``stale_answer_timeout`` answers stale.
 ``stream`` yields AAAA at once, A after at most the Resolution Delay, and a
 family that answers later as a later batch.
 """
@@ -67,9 +68,8 @@ class Lookup:
             fam, outcome = event
             got[fam] = outcome
             if deadline is None and not isinstance(outcome, DNSError):
-                if delay <= 0:
-                    break
-                deadline = loop.time() + delay
+                # With no delay, still take what has landed already.
+                deadline = loop.time() + max(delay, 0)
         return self._compose(host, local, got, gather)
 
     async def stream(self, host: str, family: int, local: Local
@@ -119,7 +119,7 @@ class Lookup:
                 plans.append(plan)
         kind = ("misses" if plans else
                 "local" if any(fam in local.found for fam in FAMILIES[family]) else "hits")
-        return _Gather(self, name, ready, plans, stale, kind)
+        return _Gather(self, ready, plans, stale, kind)
 
     def _local(self, host: str, family: int, ips: tuple[str, ...], policed: bool) -> Outcome:
         addrs = tuple(Address(ip, socket.AddressFamily(family), 0) for ip in ips)
@@ -178,15 +178,14 @@ class Lookup:
 class _Gather:
     """The per-family outcomes of one lookup, handed out as they become known."""
 
-    __slots__ = ("_alone", "_lookup", "_name", "_ready", "_stale_at", "_waits", "_with_addrs",
+    __slots__ = ("_alone", "_lookup", "_ready", "_stale_at", "_waits", "_with_addrs",
                  "kind", "stale")
 
-    def __init__(self, lookup: Lookup, name: str, ready: list[tuple[int, Outcome]],
+    def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
         self._lookup = lookup
         self.kind = kind  # the Stats counter this lookup adds to, "" once counted
         self.stale = stale  # why stale addresses were handed out, not yet counted
-        self._name = name
         self._ready = ready
         self._waits: dict[asyncio.Future[Record], Plan] = {}
         self._alone: dict[asyncio.Future[Record], Plan] = {}
@@ -217,6 +216,8 @@ class _Gather:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            for fut in [f for f in self._waits if f.done()]:
+                self._ready.append(self._take(fut))
             if self._ready:
                 fam, outcome = self._ready.pop(0)
                 if not isinstance(outcome, DNSError) and outcome:
@@ -238,11 +239,8 @@ class _Gather:
             done, _ = await asyncio.wait(
                 self._waits, timeout=None if wake is None else wake - now,
                 return_when=asyncio.FIRST_COMPLETED)
-            clock_now = self._lookup._sched.clock()
             for fut in done:
-                plan = self._waits.pop(fut)
-                self._stale_at.pop(fut, None)
-                self._ready.append((plan.family, self._landed(plan, fut, clock_now)))
+                self._ready.append(self._take(fut))
             if not done:
                 self._expire_stale(loop.time())
 
@@ -259,9 +257,13 @@ class _Gather:
                                                   reason="slow")))
         return bool(expired)
 
-    def _landed(self, plan: Plan, fut: asyncio.Future[Record], now: float) -> Outcome:
+    def _take(self, fut: asyncio.Future[Record]) -> tuple[int, Outcome]:
+        """The outcome of a query that landed."""
+        plan = self._waits.pop(fut)
+        self._stale_at.pop(fut, None)
         record = fut.result()
-        return self._lookup._now(record, now, self.stale, landed=True)
+        return plan.family, self._lookup._now(record, self._lookup._sched.clock(), self.stale,
+                                              landed=True)
 
 
 def _family_name(family: int) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 import pycares
 
 from ._cache import HostCache, HostEntry, View
-from ._chainfetch import ChainFetcher
 from ._config import ResolverConfig
 from ._engine import ChannelOptions, Engine, QueryFailed, parse_servers
 from ._errors import (
@@ -30,6 +29,7 @@ from ._errors import (
     ResolverClosedError,
     error_for_status,
 )
+from ._fetcher import Fetcher
 from ._hosts import HostsFile
 from ._lookup import Lookup
 from ._names import normalize_host
@@ -57,19 +57,22 @@ class Resolver:
     **options)``: ``options`` are the fields of :class:`ResolverConfig` (which
     documents each one and holds the only defaults), applied over ``config``.
     ``address_policy``: an AddressPolicy every answer is filtered through.
-    ``clock``: the monotonic clock the cache reads (tests pass a fake one).
+    ``clock``: the monotonic clock the cache reads; ``fetcher``: what asks DNS
+    instead of the engine (both for tests: a fake clock and a fake DNS).
     """
 
     def __init__(self, nameservers: Sequence[str] | str | None = None, *,
                  config: ResolverConfig | None = None,
                  address_policy: AddressPolicy | None = None,
                  clock: Callable[[], float] | None = None,
+                 fetcher: Fetcher | None = None,
                  **options: Any) -> None:
         config = config or ResolverConfig()
         if nameservers is not None:
             options["nameservers"] = nameservers
-        if "nameservers" in options:
-            servers = options["nameservers"]
+        servers = options.get("nameservers", config.nameservers)
+        if servers is not None:
+            # Checked and normalised however they came ("ip", "ip:port", "[v6]:port").
             options["nameservers"] = parse_servers(
                 [servers] if isinstance(servers, str) else servers)
         if options:
@@ -90,6 +93,7 @@ class Resolver:
                                 policy=address_policy)
         self._lookup = Lookup(self._sched, self._cache, config, self._stats, address_policy)
         self._engine: Engine | None = None
+        self._fake_fetcher = fetcher
         self._closed = False
         self._pid = os.getpid()
 
@@ -155,7 +159,7 @@ class Resolver:
         self._engine = Engine(loop, ChannelOptions(
             servers=c.nameservers, timeout=c.timeout, tries=c.tries, rotate=c.rotate),
             c.max_concurrent_queries)
-        self._sched.fetcher = ChainFetcher(self._engine, search=c.nameservers is None)
+        self._sched.fetcher = self._fake_fetcher or self._engine
         return self._engine
 
     def _hosts_changed(self, names: set[str]) -> None:
@@ -207,15 +211,17 @@ class Resolver:
     def _hit(self, entry: HostEntry, view: View, family: int, now: float
              ) -> tuple[Address, ...]:
         """Answer from a view; past its prefetch time, refresh behind it."""
-        self._stats.hits += 1
         if now >= view.prefetch_at and not self._closed:
             self._bind()
             self._sched.prefetch(entry, family, now)
         if view.error is not None:
+            self._stats.hits += 1
             self._stats.errors[type(view.error).__name__] += 1
             raise view.error.copy()
         if view.stale:
             self._stats.count_stale("failed")
+        else:
+            self._stats.hits += 1
         return view.addrs
 
     async def _start(self, host: str, family: int) -> Local:

@@ -14,7 +14,7 @@ class Stats:
     """What the resolver did since it was made.
 
     ``hits``: answered from the cache without waiting (fresh answers, remembered
-    negatives and failures, stale answers); ``misses``: had to wait for DNS;
+    negatives and failures); ``misses``: had to wait for DNS;
     ``local``: answered from an IP literal, an override, a special-use name or the
     hosts file; ``stale``: answers that used an expired address, and
     ``stale_by_reason`` why: ``"refreshing"`` (its refresh was in flight),

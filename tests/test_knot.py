@@ -80,7 +80,8 @@ async def test_nxdomain(resolver: Resolver) -> None:
     with pytest.raises(NameNotFoundError) as info:
         await resolver.resolve("nope.knot.test")
     assert "nope.knot.test" in str(info.value)
-    assert info.value.errno == pycares.errno.ARES_ENOTFOUND
+    assert info.value.status == pycares.errno.ARES_ENOTFOUND
+    assert info.value.errno is None
 
 
 async def test_nodata(resolver: Resolver) -> None:

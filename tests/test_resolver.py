@@ -454,10 +454,8 @@ async def test_slow_aaaa_does_not_hold_the_a_answer(dns_server: DNSServer) -> No
     dns_server.add_host("slow6.test", "192.0.2.1", "2001:db8::1")
     dns_server.fault("slow6.test", "AAAA", Fault.delay(0.8))
     async with make(dns_server, timeout=3, tries=1) as r:
-        start = time.monotonic()
         addrs = await r.resolve("slow6.test")
-        assert time.monotonic() - start < 0.5
-        assert ips(addrs) == ["192.0.2.1"]
+        assert ips(addrs) == ["192.0.2.1"]  # it did not wait the 0.8 s for AAAA
         # A second caller while the AAAA is still out joins it: no new query.
         assert ips(await r.resolve("slow6.test")) == ["192.0.2.1"]
         await asyncio.sleep(1.0)  # the AAAA answer arrives and is cached
@@ -471,10 +469,8 @@ async def test_slow_a_does_not_hold_the_aaaa_answer(dns_server: DNSServer) -> No
     dns_server.add_host("slow4.test", "192.0.2.1", "2001:db8::1")
     dns_server.fault("slow4.test", "A", Fault.delay(0.8))
     async with make(dns_server, timeout=3, tries=1) as r:
-        start = time.monotonic()
         addrs = await r.resolve("slow4.test")
-        assert time.monotonic() - start < 0.5
-        assert ips(addrs) == ["2001:db8::1"]
+        assert ips(addrs) == ["2001:db8::1"]  # it did not wait the 0.8 s for A
         await asyncio.sleep(1.0)
         assert sorted(ips(await r.resolve("slow4.test"))) == ["192.0.2.1", "2001:db8::1"]
     assert dns_server.count("slow4.test", "A") == 1
@@ -524,10 +520,9 @@ async def test_close_fails_pending_lookups(dns_server: DNSServer) -> None:
     tasks = [asyncio.ensure_future(r.resolve("slow.test", fam))
              for fam in (AF_UNSPEC, AF_UNSPEC, AF_INET, AF_INET6)]
     await dns_server.wait_for_queries(1, "slow.test", "AAAA")
-    start = time.monotonic()
     await r.close()
+    # Failed at once: the answers (1 s away) would have made them succeed.
     done = await asyncio.gather(*tasks, return_exceptions=True)
-    assert time.monotonic() - start < 0.5
     for outcome in done:
         assert isinstance(outcome, ResolverClosedError), outcome
         assert "slow.test" in str(outcome)
@@ -699,3 +694,40 @@ def test_one_resolver_on_successive_loops(threaded_dns_server: Any, loop_name: s
     assert ips(run_in_new_loop(factory, cached_then_close())) == ["192.0.2.1"]
     assert threaded_dns_server.count("www.test", "A") == 1
 
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+def test_every_config_field_is_a_resolver_keyword() -> None:
+    import dataclasses
+
+    from asyncdns_connect import ResolverConfig
+
+    other: dict[str, object] = {
+        "nameservers": ("127.0.0.1:5353",), "timeout": 0.5, "tries": 4, "rotate": True,
+        "max_concurrent_queries": 8, "hosts_file": False, "hosts_check_interval": 5.0,
+        "overrides": {"a.test": ["192.0.2.1"]}, "cache_size": 7, "min_ttl": 1.0,
+        "max_ttl": 60.0, "negative_ttl": 3.0, "max_negative_ttl": 30.0, "failure_ttl": 2.0,
+        "max_failure_ttl": 8.0, "prefetch_fraction": 0.2, "stale_ttl": 10.0,
+        "stale_answer_timeout": 0.5, "failed_address_ttl": 60.0, "resolution_delay": 0.1,
+        "first_family_count": 2,
+    }
+    names = {f.name for f in dataclasses.fields(ResolverConfig)}
+    assert names == set(other)  # a new knob needs a line here
+    for name, value in other.items():
+        assert getattr(ResolverConfig(), name) != value
+        assert getattr(Resolver(**{name: value}).config, name) == value, name
+
+
+def test_config_and_keywords_merge_and_unknown_keywords_fail() -> None:
+    from asyncdns_connect import ResolverConfig
+
+    base = ResolverConfig(nameservers=("127.0.0.1:5353",), cache_size=5)
+    r = Resolver(config=base, min_ttl=3)
+    assert (r.config.nameservers, r.config.cache_size, r.config.min_ttl) == (
+        ("127.0.0.1:5353",), 5, 3)
+    with pytest.raises(TypeError, match="cache_sise"):
+        Resolver(cache_sise=5)
+    with pytest.raises(ValueError, match="failure_ttl"):
+        Resolver(failure_ttl=0)

@@ -329,25 +329,24 @@ async def test_cache_flush_leaves_other_queries_in_flight(dns_server: DNSServer,
 
 async def test_hit_near_expiry_prefetches_once(dns_server: DNSServer,
                                                resolver: Resolver) -> None:
-    dns_server.add_host("pre.test", "192.0.2.1", "2001:db8::1", ttl=2)
-    start = time.monotonic()
+    dns_server.add_host("pre.test", "192.0.2.1", "2001:db8::1", ttl=3)
     old = await resolver.resolve("pre.test")
     stored = time.monotonic()
-    assert stored - start < 0.1
     # The answer is slow to come back now, and different.
-    replace_host(dns_server, "pre.test", "192.0.2.2", "2001:db8::2", ttl=2)
+    replace_host(dns_server, "pre.test", "192.0.2.2", "2001:db8::2", ttl=3)
     dns_server.fault("pre.test", None, Fault.delay(0.2))
-    # Into the last 10% of the 2 s TTL (from 1.8 s), before expiry (2 s).
-    await asyncio.sleep(stored + 1.84 - time.monotonic())
-    hit_at = time.monotonic()
+    # Into the last 10% of the 3 s TTL (from 2.7 s), before expiry.
+    await asyncio.sleep(stored + 2.75 - time.monotonic())
     assert await resolver.resolve("pre.test") == old
     assert await resolver.resolve("pre.test") == old  # no second prefetch
-    assert time.monotonic() - hit_at < 0.1  # the callers did not wait for it
-    assert time.monotonic() < start + 2, "the machine was too slow to hit the window"
+    assert resolver.stats().misses == 1  # the callers did not wait for it
     await dns_server.wait_for_queries(2, "pre.test", "A", timeout=2)
     await dns_server.wait_for_queries(2, "pre.test", "AAAA", timeout=2)
     assert resolver.stats().prefetches == 2  # one per family
-    await asyncio.sleep(0.4)  # the delayed answers arrive and refresh the cache
+    for _ in range(50):  # the delayed answers arrive and refresh the cache
+        if ips(await resolver.resolve("pre.test")) == ["192.0.2.2", "2001:db8::2"]:
+            break
+        await asyncio.sleep(0.05)
     assert ips(await resolver.resolve("pre.test")) == ["192.0.2.2", "2001:db8::2"]
     assert dns_server.count("pre.test", "A") == 2
     assert dns_server.count("pre.test", "AAAA") == 2
@@ -397,7 +396,7 @@ async def test_stale_served_on_servfail(dns_server: DNSServer) -> None:
         dns_server.fault("www.test", None, Fault.servfail())
         start = time.monotonic()
         assert ips(await r.resolve("www.test")) == ips(fresh)
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start < 1.5  # not the 1.8 s timer: the failure is known
         assert r.stats().stale == 1
         asked = len(dns_server.queries)
         assert asked > 2  # the refresh reached the server
@@ -417,7 +416,7 @@ async def test_stale_served_after_client_response_timer(dns_server: DNSServer) -
         dns_server.dead = True
         start = time.monotonic()
         assert ips(await r.resolve("www.test")) == ips(fresh)
-        assert 1.6 < time.monotonic() - start < 2.3
+        assert 1.6 < time.monotonic() - start < 4  # it waited for the 1.8 s timer
         assert r.stats().stale == 1
         assert r.stats().misses == 1
 
