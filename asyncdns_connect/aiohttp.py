@@ -11,15 +11,22 @@
 ``AiohttpResolver`` adapts a :class:`~asyncdns_connect.Resolver` to
 ``aiohttp.abc.AbstractResolver``. ``connector()`` builds a ``TCPConnector`` set
 up for it: aiohttp's own DNS cache off (it keeps every answer a fixed 10 s and
-rotates the list on each hit, undoing the family order), Happy Eyeballs on, the
-plugin closed with the connector, and the resolver's address policy applied to
-IP-literal URLs too (aiohttp never asks the resolver about those, so a plain
-``TCPConnector(resolver=AiohttpResolver(...))`` leaves them unchecked). Through a
-proxy the policy sees only the proxy's address: the proxy resolves the target.
+rotates the list on each hit, undoing the family order), connections made by
+our Happy Eyeballs race (``_race``: the resolver's order kept, address families
+answering late joining, learned fallback from true losers only) in place of
+aiohttp's re-interleaving one, the plugin closed with the connector, and the
+resolver's address policy applied to IP-literal URLs too (aiohttp never asks the
+resolver about those, so a plain ``TCPConnector(resolver=AiohttpResolver(...))``
+leaves them unchecked). Through a proxy the policy sees only the proxy's
+address: the proxy resolves the target.
 
+The race needs two private ``TCPConnector`` hooks (``_resolve_host``,
+``_wrap_create_connection``); ``check_aiohttp_hooks()`` verifies them at
+construction and names the aiohttp version if they moved (3.10 to 3.14 tested).
 Hand-written glue: aiohttp's resolvers (threaded getaddrinfo, aiodns) keep no
-TTLs, so nothing off the shelf plugs a TTL cache in. Imported only when the
-user imports it: ``import asyncdns_connect`` does not import aiohttp.
+TTLs, and its public ``socket_factory`` can neither reorder nor add addresses.
+Imported only when the user imports it: ``import asyncdns_connect`` does not
+import aiohttp.
 """
 
 from __future__ import annotations
@@ -341,9 +348,12 @@ def connector(
     """A ``TCPConnector`` resolving through ``resolver`` (default: the loop's shared one).
 
     Sets ``use_dns_cache=False`` (our cache honours TTLs and keeps the family
-    order; aiohttp's would not) and ``happy_eyeballs_delay=0.25`` unless given;
-    leaves ``interleave`` at aiohttp's default. Other ``options`` go to
-    ``TCPConnector``. The connector closes the plugin it makes here when it
+    order; aiohttp's would not) and ``happy_eyeballs_delay=0.25`` unless given
+    (``None``: one attempt at a time). Connections go through our race in the
+    resolver's order; ``interleave`` only changes which addresses aiohttp drops
+    before it retries. ``socket_factory`` and ``local_addr`` are honoured. Other
+    ``options`` go to ``TCPConnector``; RuntimeError if this aiohttp lacks the
+    hooks the race needs. The connector closes the plugin it makes here when it
     closes; an ``AiohttpResolver`` passed in is left to its owner. IP-literal
     URLs are checked against the Resolver's ``address_policy`` as names are.
     Call it inside a running event loop, as ``TCPConnector`` requires.
