@@ -11,7 +11,8 @@
 httpx has no resolver hook; the seam is httpcore's network backend.
 ``AsyncResolverTransport`` is an ``httpx.AsyncHTTPTransport`` (same options)
 whose connection pool connects through ``ResolverNetworkBackend``: our DNS, then
-RFC 8305 connection racing (``_connect``). TLS still checks the URL's host name.
+RFC 8305 connection racing (``_httpcore_connect``, ``_race``), the same race as
+the aiohttp plugin's. TLS still checks the URL's host name.
 ``client_with_env_proxies()`` / ``mounts_from_env()`` keep ``HTTP_PROXY`` and
 friends on our transport (httpx would route them through its own).
 ``ResolverTransport`` is the same for ``httpx.Client``, run on a private loop thread.
