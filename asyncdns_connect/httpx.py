@@ -11,7 +11,8 @@
 httpx has no resolver hook; the seam is httpcore's network backend.
 ``AsyncResolverTransport`` is an ``httpx.AsyncHTTPTransport`` (same options)
 whose connection pool connects through ``ResolverNetworkBackend``: our DNS, then
-RFC 8305 connection racing (``_connect``). TLS still checks the URL's host name.
+RFC 8305 connection racing (``_httpcore_connect``, ``_race``), the same race as
+the aiohttp plugin's. TLS still checks the URL's host name.
 ``client_with_env_proxies()`` / ``mounts_from_env()`` keep ``HTTP_PROXY`` and
 friends on our transport (httpx would route them through its own).
 ``ResolverTransport`` is the same for ``httpx.Client``, run on a private loop thread.
@@ -26,21 +27,28 @@ does not import httpx.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import httpcore
-import httpx
-import httpx._utils
+try:
+    import anyio
+    import httpcore
+    import httpx
+    import httpx._utils
+except ImportError as exc:  # name the extra, not just the missing module
+    raise ImportError(f'{exc}: pip install "asyncdns-connect[httpx]"') from exc
 
-from ._connect import DEFAULT_DELAY, LoopThread, check_delay, open_socket
+from ._connect import DEFAULT_DELAY, check_delay
 from ._default import SharedResolver
+from ._httpcore_connect import open_socket
+from ._loop_thread import LoopThread
 from ._names import parse_ip_literal
 from ._resolver import Resolver
 
@@ -290,6 +298,8 @@ class SyncResolverNetworkBackend(httpcore.NetworkBackend):
         self._shared = SharedResolver(resolver)
         self._pid: int | None = None  # the process that holds a loop-thread reference
         self._closed = False
+        # Threads of one httpx.Client connect at once: one of them takes the hold.
+        self._lock = threading.Lock()
         self._unix = httpcore.SyncBackend()
 
     @property
@@ -304,13 +314,19 @@ class SyncResolverNetworkBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        if self._closed:
-            raise RuntimeError("this transport is closed")
-        self._hold()
-        sock = _LOOP_THREAD.run(self._open(host, port, timeout, local_address,
-                                           list(socket_options or ())))
+        self._hold(host)
+        try:
+            sock = _LOOP_THREAD.run(self._open(host, port, timeout, local_address,
+                                               list(socket_options or ())))
+        except (RuntimeError, concurrent.futures.CancelledError) as exc:
+            # close() from another thread stopped the loop under this connection.
+            raise httpcore.ConnectError(f"cannot connect to {host!r}: {exc or 'transport closed'}"
+                                        ) from exc
         try:
             sock.setblocking(True)  # SyncStream sets a timeout on every call
+        except OSError as exc:
+            sock.close()
+            raise httpcore.ConnectError(f"cannot connect to {host!r}: {exc}") from exc
         except BaseException:
             sock.close()
             raise
@@ -336,20 +352,24 @@ class SyncResolverNetworkBackend(httpcore.NetworkBackend):
 
     def close(self) -> None:
         """Release the shared default Resolver and the loop thread. Idempotent."""
-        self._closed = True
-        if self._pid != os.getpid():
-            return
-        self._pid = None
+        with self._lock:
+            self._closed = True
+            if self._pid != os.getpid():
+                return
+            self._pid = None
         try:
             _LOOP_THREAD.run(self._shared.release())
         finally:
             _LOOP_THREAD.release()
 
-    def _hold(self) -> None:
+    def _hold(self, host: str) -> None:
         pid = os.getpid()
-        if self._pid != pid:  # first use, or first use in a forked child
-            _LOOP_THREAD.acquire()
-            self._pid = pid
+        with self._lock:
+            if self._closed:
+                raise httpcore.ConnectError(f"cannot connect to {host!r}: the transport is closed")
+            if self._pid != pid:  # first use, or first use in a forked child
+                _LOOP_THREAD.acquire()
+                self._pid = pid
 
 
 class ResolverTransport(httpx.HTTPTransport):

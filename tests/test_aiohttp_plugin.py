@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import inspect
 import os
 import socket
 import time
@@ -20,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+import asyncdns_connect.aiohttp as plugin_module
 from asyncdns_connect import (
     AddressPolicy,
     AddressPolicyError,
@@ -456,3 +458,59 @@ async def test_ip_literal_allowed_by_the_policy(dns_server: DNSServer, webs: Web
             session_for(r) as session:
         assert await get(session, f"http://127.0.0.1:{port}/") == "ok 127.0.0.1"
     assert dns_server.count() == 0
+
+
+# -- the race: aiohttp connects through ours --------------------------------------
+
+
+async def test_every_address_refused_fails_once_naming_host_and_reason(
+        dns_server: DNSServer, resolver: Resolver) -> None:
+    # Nothing listens on this port at 127.0.0.2 / 127.0.0.3: both refuse.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+    dns_server.add_host("down.test", "127.0.0.2", "127.0.0.3")
+    async with session_for(resolver) as session:
+        with pytest.raises(aiohttp.ClientConnectorError) as info:
+            await get(session, f"http://down.test:{port}/")
+    assert not isinstance(info.value, aiohttp.ClientConnectorDNSError)
+    assert info.value.host == "down.test"
+    assert "refused" in str(info.value).lower()
+
+
+async def test_the_connector_keeps_aiohttps_socket_factory(
+        dns_server: DNSServer, resolver: Resolver, webs: Web) -> None:
+    if "socket_factory" not in inspect.signature(aiohttp.TCPConnector).parameters:
+        pytest.skip(f"aiohttp {aiohttp.__version__} has no socket_factory")
+    port = await webs.serve("127.0.0.1")
+    dns_server.add_host("made.test", "127.0.0.1")
+    made: list[Any] = []
+
+    def factory(info: Any) -> socket.socket:
+        made.append(info[4][0])
+        return socket.socket(info[0], info[1], info[2])
+
+    async with session_for(resolver, socket_factory=factory) as session:
+        assert await get(session, f"http://made.test:{port}/") == "ok 127.0.0.1"
+    assert made == ["127.0.0.1"]
+
+
+async def test_port_out_of_range_is_a_clear_error(resolver: Resolver) -> None:
+    plugin = AiohttpResolver(resolver)
+    with pytest.raises(ValueError, match=r"'app\.test'.*port 70000.*0-65535"):
+        await plugin.resolve("app.test", 70000)
+    async with session_for(resolver) as session:
+        # yarl refuses the URL before any connection (aiohttp's own error).
+        with pytest.raises(aiohttp.InvalidURL):
+            await get(session, "http://app.test:70000/")
+
+
+async def test_connector_refuses_an_aiohttp_that_moved_its_hooks(
+        resolver: Resolver, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def moved(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self._somewhere_else(*args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.TCPConnector, "_create_direct_connection", moved)
+    monkeypatch.setattr(plugin_module, "_HOOKS_OK", [])
+    with pytest.raises(RuntimeError, match=rf"aiohttp {aiohttp.__version__}.*_resolve_host"):
+        connector(resolver)
