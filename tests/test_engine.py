@@ -387,3 +387,19 @@ async def test_a_short_cname_caps_the_negative_ttl(engine: Engine, dns_server: D
     dns_server.add("brief.test", "CNAME", "none.target.test", ttl=3)
     reply = await fetch(engine, "brief.test")
     assert (reply.status, reply.ttl) == (ENOTFOUND, 3)
+
+
+async def test_new_servers_take_over_the_lookups_in_flight(dns_server: DNSServer) -> None:
+    async with DNSServer() as dead:
+        dead.dead = True
+        dns_server.add_host("moved.test", "192.0.2.44")
+        engine = Engine(asyncio.get_running_loop(),
+                        ChannelOptions(servers=(dead.address,), timeout=5.0, tries=1))
+        try:
+            pending = engine.fetch("moved.test", AF_INET)
+            await dead.wait_for_queries(1)
+            engine.servers = [dns_server.address]
+            reply = await asyncio.wait_for(pending, 3)  # well before the 5 s timeout
+        finally:
+            engine.close()
+    assert reply.addrs == ("192.0.2.44",)
