@@ -29,11 +29,11 @@ The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
 use: it returns pycares's own result objects, which aiodns users expect field for
 field, and re-implementing pycares's argument and result handling for those calls
 would copy most of pycares. c-ares's cache and adaptive per-try timer stay on
-there, as in aiodns; the loop's timer still ends each call after ``timeout x tries
-x servers``. Both kinds of channel share one loop integration, ``_Pump`` (c-ares's
-sockets watched by the loop's selector through ``sock_state_cb``: answers arrive
-on the loop thread with no thread hop). Hand-written: no library drives pycares 5
-from asyncio this way.
+there, as in aiodns; given ``timeout`` and ``tries``, the loop's timer still ends
+each call after ``timeout x tries x servers``. Both kinds of channel share one
+loop integration, ``_Pump`` (c-ares's sockets watched by the loop's selector
+through ``sock_state_cb``: answers arrive on the loop thread with no thread hop).
+Hand-written: no library drives pycares 5 from asyncio this way.
 """
 
 from __future__ import annotations
@@ -666,8 +666,9 @@ class Engine:
             kwargs: dict[str, Any] = {
                 # Passing flags replaces c-ares's defaults; keep EDNS on.
                 "flags": pycares.ARES_FLAG_EDNS,
-                "timeout": self._timeout,
-                "tries": self._tries,
+                # As given: None lets c-ares read resolv.conf, as aiodns users expect.
+                "timeout": o.timeout,
+                "tries": o.tries,
                 "ndots": o.ndots,
                 "servers": self._servers,
                 "domains": list(o.domains) if o.domains else None,
@@ -720,7 +721,7 @@ class Engine:
                 job.future.set_exception(
                     QueryFailed(status) if isinstance(status, int) else exc)
             return
-        if job in self._inflight:
+        if job in self._inflight and self._options.timeout and self._options.tries:
             # c-ares's adaptive per-try timer may give up early, never late: the
             # whole-lookup deadline is the loop's.
             job.deadline = self._loop.call_later(
