@@ -29,11 +29,11 @@ The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
 use: it returns pycares's own result objects, which aiodns users expect field for
 field, and re-implementing pycares's argument and result handling for those calls
 would copy most of pycares. c-ares's cache and adaptive per-try timer stay on
-there, as in aiodns; the loop's timer still ends each call after ``timeout x tries
-x servers``. Both kinds of channel share one loop integration, ``_Pump`` (c-ares's
-sockets watched by the loop's selector through ``sock_state_cb``: answers arrive
-on the loop thread with no thread hop). Hand-written: no library drives pycares 5
-from asyncio this way.
+there, as in aiodns; given ``timeout`` and ``tries``, the loop's timer still ends
+each call after ``timeout x tries x servers``. Both kinds of channel share one
+loop integration, ``_Pump`` (c-ares's sockets watched by the loop's selector
+through ``sock_state_cb``: answers arrive on the loop thread with no thread hop).
+Hand-written: no library drives pycares 5 from asyncio this way.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ class _Conn:
 class _Job:
     """One aiodns-facing call on the public channel and the future its caller waits on."""
 
-    __slots__ = ("args", "deadline", "future", "kind", "name", "qclass", "qtype")
+    __slots__ = ("args", "deadline", "fill_port", "future", "kind", "name", "qclass", "qtype")
 
     def __init__(self, future: asyncio.Future[Any], kind: str, name: str, qtype: int,
                  args: tuple[Any, ...] = (), qclass: int = pycares.QUERY_CLASS_IN) -> None:
@@ -200,6 +200,7 @@ class _Job:
         self.args = args
         self.qclass = qclass
         self.deadline: asyncio.TimerHandle | None = None
+        self.fill_port = -1     # getaddrinfo: the port to put in each address
 
 
 class Engine:
@@ -634,9 +635,22 @@ class Engine:
         """
         return self._enqueue("search" if search else "query", name, qtype, qclass=qclass)
 
-    def getaddrinfo(self, host: str, port: int | None, family: int, type: int, proto: int,
-                    flags: int) -> asyncio.Future[pycares.AddrInfoResult]:
-        return self._enqueue("getaddrinfo", host, 0, (port, family, type, proto, flags))
+    def getaddrinfo(self, host: str, port: int | None, family: int, type: int,
+                    proto: int, flags: int) -> asyncio.Future[pycares.AddrInfoResult]:
+        """c-ares's getaddrinfo; a numeric port is filled in here, not by c-ares.
+
+        Given a port, c-ares calls getservbyname(), which reads /etc/services on
+        every lookup, numeric ports included.
+        """
+        service: Any = port
+        if isinstance(service, str) and service.isdigit():
+            service = int(service)
+        fill = -1
+        if isinstance(service, int) and 0 <= service <= 65535:
+            fill, service = service, None
+        job = self._enqueue("getaddrinfo", host, 0, (service, family, type, proto, flags),
+                            fill_port=fill)
+        return job
 
     def gethostbyaddr(self, addr: str) -> asyncio.Future[pycares.HostResult]:
         return self._enqueue("gethostbyaddr", addr, 0)
@@ -652,8 +666,9 @@ class Engine:
             kwargs: dict[str, Any] = {
                 # Passing flags replaces c-ares's defaults; keep EDNS on.
                 "flags": pycares.ARES_FLAG_EDNS,
-                "timeout": self._timeout,
-                "tries": self._tries,
+                # As given: None lets c-ares read resolv.conf, as aiodns users expect.
+                "timeout": o.timeout,
+                "tries": o.tries,
                 "ndots": o.ndots,
                 "servers": self._servers,
                 "domains": list(o.domains) if o.domains else None,
@@ -666,10 +681,12 @@ class Engine:
         return pub
 
     def _enqueue(self, kind: str, name: str, qtype: int, args: tuple[Any, ...] = (),
-                 qclass: int = pycares.QUERY_CLASS_IN) -> asyncio.Future[Any]:
+                 qclass: int = pycares.QUERY_CLASS_IN, fill_port: int = -1
+                 ) -> asyncio.Future[Any]:
         if self._closed:
             raise ResolverClosedError.for_host(name, "resolver closed")
         job = _Job(self._loop.create_future(), kind, name, qtype, args, qclass)
+        job.fill_port = fill_port
         if len(self._inflight) < self._max_concurrent:
             self._submit(job)
         else:
@@ -704,7 +721,7 @@ class Engine:
                 job.future.set_exception(
                     QueryFailed(status) if isinstance(status, int) else exc)
             return
-        if job in self._inflight:
+        if job in self._inflight and self._options.timeout and self._options.tries:
             # c-ares's adaptive per-try timer may give up early, never late: the
             # whole-lookup deadline is the loop's.
             job.deadline = self._loop.call_later(
@@ -746,6 +763,9 @@ class Engine:
             if fut.done():
                 continue
             if status is None:
+                if job.fill_port >= 0:
+                    for node in result.nodes:
+                        node.addr = (node.addr[0], job.fill_port, *node.addr[2:])
                 fut.set_result(result)
             else:
                 fut.set_exception(QueryFailed(status))
