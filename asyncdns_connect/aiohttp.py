@@ -30,9 +30,12 @@ from collections.abc import Awaitable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.helpers import is_ip_address
+try:
+    import aiohttp
+    from aiohttp.abc import AbstractResolver, ResolveResult
+    from aiohttp.helpers import is_ip_address
+except ImportError as exc:  # name the extra, not just the missing module
+    raise ImportError(f'{exc}: pip install "asyncdns-connect[aiohttp]"') from exc
 
 from ._default import SharedResolver
 from ._errors import NoAddressError, ResolverClosedError

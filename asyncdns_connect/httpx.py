@@ -34,10 +34,13 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import httpcore
-import httpx
-import httpx._utils
+try:
+    import anyio
+    import httpcore
+    import httpx
+    import httpx._utils
+except ImportError as exc:  # name the extra, not just the missing module
+    raise ImportError(f'{exc}: pip install "asyncdns-connect[httpx]"') from exc
 
 from ._connect import DEFAULT_DELAY, LoopThread, check_delay, open_socket
 from ._default import SharedResolver

@@ -26,7 +26,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "resolve":
             from . import resolve
 
-            return asyncio.run(resolve.run(args))
+            return resolve.main(args)
         from . import demo
 
         return asyncio.run(demo.run(args))
@@ -34,11 +34,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         error("interrupted")
         return 130
     except BrokenPipeError:
-        # The reader went away (``| head``): stop quietly, as Unix tools do, and
-        # keep Python from failing again when it flushes stdout at exit.
+        # The reader went away (``| head -1``): it has what it wanted, so stop
+        # quietly with success (as ripgrep does), and keep Python from failing
+        # again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return 0
     except UsageError as exc:
         error(str(exc))
         return 2

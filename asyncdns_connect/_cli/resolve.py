@@ -15,12 +15,15 @@ import collections
 import contextlib
 import ipaddress
 import json
+import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import pycares.errno as ares_errno
 
 from .._errors import DNSError, DNSTimeoutError
 from .._names import normalize_host
@@ -53,7 +56,38 @@ class Outcome:
 
 
 def error_kind(exc: BaseException) -> str:
+    # ServerFailureError covers a server that cannot be reached too: count it apart.
+    if isinstance(exc, OSError) and exc.errno == ares_errno.ARES_ECONNREFUSED:
+        return "unreachable"
     return _KINDS.get(type(exc).__name__, type(exc).__name__)
+
+
+def unroutable(nameservers: Sequence[str]) -> list[str]:
+    """The servers this host has no route to, each with the reason.
+
+    c-ares reports such a server as a timeout at once; a UDP ``connect()`` (which
+    sends nothing) tells the user the real cause before any lookup.
+    """
+    bad = []
+    for text in nameservers:
+        host, port = _split_server(text)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.connect((host, port))
+        except OSError as exc:
+            bad.append(f"{text} ({exc.strerror or exc})")
+    return bad
+
+
+def _split_server(text: str) -> tuple[str, int]:
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest else 53
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, int(port)
+    return text, 53
 
 
 def make_resolver(nameservers: Sequence[str] | None) -> Resolver:
@@ -151,13 +185,20 @@ async def _run_all(resolver: Resolver, names: list[str], args: argparse.Namespac
     try:
         for name in names:
             if len(window) >= args.concurrency:
-                report.emit(await window.popleft())
+                report.emit(await _next(window))
             window.append(asyncio.ensure_future(_lookup(resolver, name, args)))
         while window:
-            report.emit(await window.popleft())
+            report.emit(await _next(window))
     finally:
         for task in window:
             task.cancel()
+
+
+async def _next(window: collections.deque[asyncio.Task[Outcome]]) -> Outcome:
+    # Shielded, so that cancelling this task (Ctrl-C) always reaches it: awaited
+    # bare, the cancellation would go into the lookup, which may finish anyway
+    # and swallow it (seen on 3.11: bulk runs that ignored Ctrl-C).
+    return await asyncio.shield(window.popleft())
 
 
 def _summary(names: int, seconds: float, report: _Report, resolver: Resolver,
@@ -186,18 +227,61 @@ def _summary(names: int, seconds: float, report: _Report, resolver: Resolver,
         print(line, file=sys.stderr, flush=True)
 
 
-async def run(args: argparse.Namespace) -> int:
-    """The ``resolve`` command; returns the exit status."""
+def main(args: argparse.Namespace) -> int:
+    """The ``resolve`` command; returns the exit status.
+
+    Names are read from standard input before the event loop starts, so Ctrl-C
+    while typing them interrupts at once (Python's own handler is still in place).
+    """
     if args.type is not None and args.family is not None:
         raise UsageError("--family applies to addresses, not to --type queries")
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    bulk = "-" in args.names
     names = read_names(args.names)
     if not names:
         raise UsageError("no names to resolve")
+    if args.nameserver:
+        bad = unroutable(args.nameserver)
+        if len(bad) == len(args.nameserver):
+            raise OSError(f"no route to any --nameserver: {', '.join(bad)}")
+    return asyncio.run(_interruptible(run(args, names)))
+
+
+async def _interruptible(coro: Coroutine[Any, Any, int]) -> int:
+    """Run ``coro``; SIGINT cancels it and ends as ``KeyboardInterrupt``.
+
+    The loop's own signal handler, the same on Python 3.10 to 3.13 (3.10's
+    ``asyncio.run`` has none, 3.11's may lose the cancellation it sends).
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+        return await coro
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def run(args: argparse.Namespace, names: list[str]) -> int:
+    """Resolve ``names`` as ``args`` say; returns the exit status."""
+    bulk = "-" in args.names
     resolver = make_resolver(args.nameserver)
     started = time.monotonic()
     async with resolver:

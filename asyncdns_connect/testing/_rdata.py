@@ -6,6 +6,8 @@ mangle them:
 - TXT given without quotes (``"hello world"``) is ONE string, as a test author
   means it, not two words; it is cut into 255-byte character-strings. Quoted text
   (``'"a" "b"'``) goes to the zone parser unchanged.
+- AAAA is built from the address's bytes: dnslib cannot read the dotted
+  IPv4-mapped form (``::ffff:127.0.0.1``) that Python 3.13 prints.
 - HTTPS/SVCB: the lexer splits ``alpn="h2,h3"`` at the quote, so the text is split
   on blanks here (quotes kept) and handed to dnslib's ``HTTPS.fromZone``, which
   accepts the keys dnslib knows: mandatory, alpn, no-default-alpn, port,
@@ -40,7 +42,9 @@ def parse_rdata(code: int, rdata: object) -> Any:
         if name == "A":
             return A(str(ipaddress.IPv4Address(text)))
         if name == "AAAA":
-            return AAAA(str(ipaddress.IPv6Address(text)))
+            # From the bytes, not the text: dnslib cannot parse the dotted form
+            # (::ffff:127.0.0.1) that Python 3.13 prints for IPv4-mapped addresses.
+            return AAAA(tuple(ipaddress.IPv6Address(text).packed))
         if name == "TXT" and not text.startswith('"'):
             raw = text.encode()
             return TXT([raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""])
