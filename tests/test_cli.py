@@ -295,3 +295,15 @@ def test_ctrl_c_at_random_moments_of_a_bulk_run(zone: ThreadedDNSServer) -> None
         assert err.splitlines()[-1:] == ["error: interrupted"], err
         assert "Traceback" not in err
         zone.reset_log()
+
+
+def test_a_cname_on_the_way_is_shown(zone: ThreadedDNSServer) -> None:
+    proc = resolve(zone, "www.app.test")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "www.app.test\t300\tIN\tCNAME\tapp.test",
+        "www.app.test\t60\tIN\tAAAA\t::1",
+        "www.app.test\t60\tIN\tA\t127.0.0.1",
+    ]
+    proc = resolve(zone, "--json", "www.app.test")
+    assert json.loads(proc.stdout)["cname"] == ["app.test"]

@@ -23,6 +23,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pycares
 import pycares.errno as ares_errno
 
 from .._errors import DNSError, DNSTimeoutError
@@ -35,6 +36,7 @@ from ._records import record_json, record_text
 
 __all__ = ["run"]
 
+_MAX_CNAMES = 16  # as the resolver
 _FAMILIES = {None: socket.AF_UNSPEC, "4": socket.AF_INET, "6": socket.AF_INET6}
 # Short names for the error kinds in the summary.
 _KINDS = {
@@ -53,6 +55,7 @@ class Outcome:
     addresses: Sequence[Address] = ()
     records: list[Any] = field(default_factory=list)
     error: Exception | None = None
+    cnames: list[Any] = field(default_factory=list)
 
 
 def error_kind(exc: BaseException) -> str:
@@ -130,8 +133,32 @@ async def _lookup(resolver: Resolver, name: str, args: argparse.Namespace) -> Ou
     except (DNSError, OSError, ValueError) as exc:
         return Outcome(name, error=exc)
     if args.type is None:
-        return Outcome(name, addresses=result)
+        cnames = [] if "-" in args.names else await _cname_chain(resolver, name)
+        return Outcome(name, addresses=result, cnames=cnames)
     return Outcome(name, records=list(result.answer))
+
+
+async def _cname_chain(resolver: Resolver, name: str) -> list[Any]:
+    """The CNAME records from ``name`` on, so a person sees where it led.
+
+    ``Resolver.resolve`` follows CNAMEs without saying so. Asked only for names on
+    the command line (one query per step, mostly from c-ares's cache), never in
+    bulk runs, and best effort: an error just ends the chain.
+    """
+    chain: list[Any] = []
+    current = name
+    for _ in range(_MAX_CNAMES):
+        try:
+            result = await resolver.query_dns(current, "CNAME")
+        except (DNSError, OSError, ValueError):
+            break
+        step = [r for r in result.answer if r.type == pycares.QUERY_TYPE_CNAME
+                and r.name.rstrip(".").lower() == current.rstrip(".").lower()]
+        if not step:
+            break
+        chain.append(step[0])
+        current = step[0].data.cname
+    return chain
 
 
 def _json_line(out: Outcome, args: argparse.Namespace) -> str:
@@ -140,6 +167,8 @@ def _json_line(out: Outcome, args: argparse.Namespace) -> str:
         obj["error"] = {"kind": error_kind(out.error), "type": type(out.error).__name__,
                         "message": describe(out.error)}
     elif args.type is None:
+        if out.cnames:
+            obj["cname"] = [r.data.cname for r in out.cnames]
         obj["addresses"] = [{"address": a.host, "family": 6 if a.family == socket.AF_INET6
                              else 4, "ttl": a.ttl} for a in out.addresses]
     else:
@@ -151,8 +180,9 @@ def _json_line(out: Outcome, args: argparse.Namespace) -> str:
 def _text_lines(out: Outcome) -> list[str]:
     if out.records:
         return [record_text(r) for r in out.records]
-    return [f"{out.name}\t{a.ttl}\tIN\t{'AAAA' if a.family == socket.AF_INET6 else 'A'}\t"
-            f"{a.host}" for a in out.addresses]
+    addresses = [f"{out.name}\t{a.ttl}\tIN\t{'AAAA' if a.family == socket.AF_INET6 else 'A'}"
+                 f"\t{a.host}" for a in out.addresses]
+    return [record_text(r) for r in out.cnames] + addresses
 
 
 class _Report:
