@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import shutil
+import site
 import subprocess
 import sys
 import tarfile
@@ -143,9 +144,15 @@ def test_strict_editable_install_is_visible_to_mypy(source: Path, tmp_path: Path
     # The documented way (docs/contributing.md): setuptools' default editable
     # install is an import hook mypy cannot follow; strict mode is a plain path.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
     vpython = venv / "bin" / "python"
+    # This environment's packages (setuptools >= 77 from the [test] extra) behind the
+    # new venv's own, so that the build needs no package index.
+    vsite = subprocess.run([str(vpython), "-c", "import sysconfig; "
+                            "print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(vsite, "_parent.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(vpython), "install", "-q", "--no-deps",
          "--no-build-isolation", "--no-index", "-e", str(source),
