@@ -123,18 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lookups in flight at once (default 100)")
 
     demo = commands.add_parser(
-        "demo", help="crawl a generated loopback zone with three clients and compare",
-        description="Start a loopback DNS server with a generated zone of a few hundred "
-                    "names (dual-stack, IPv4-only, black-holed IPv6, slow AAAA, short "
-                    "TTLs, NXDOMAIN) and loopback HTTP servers, then crawl them with "
-                    "aiohttp and httpx through asyncdns_connect and with aiohttp's stock "
-                    "resolver, and print what each did. No network, no setup: only "
-                    "loopback is used.")
+        "demo", help="crawl a modelled network with three clients and compare",
+        description="Start the field model on loopback: a DNS server that answers like a "
+                    "datacenter's recursive resolver (long-tailed latency, lost answers, "
+                    "SERVFAIL bursts, an outage) for thousands of generated names "
+                    "(dual-stack, IPv4-only, black-holed IPv6, slow AAAA, TTLs from 0 to "
+                    "300 s, NXDOMAIN) and HTTP servers behind them; crawl it for a few "
+                    "seconds with aiohttp and httpx through asyncdns_connect and with "
+                    "aiohttp's stock AsyncResolver, and print one table. No network, no "
+                    "setup: only loopback is used.")
     demo.add_argument("--json", action="store_true",
                       help="print the numbers as JSON on standard output")
     demo.add_argument("--hosts", type=_positive_int, default=None, metavar="N",
-                      help="host names in the zone (default 300, 150 with --quick)")
+                      help="host names in the zone (default 20000, 8000 with --quick)")
     demo.add_argument("--quick", action="store_true",
-                      help="a shorter run (about 15 s) with the same kinds of hosts")
+                      help="a shorter run (about 10 s) with the same kinds of hosts")
     demo.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     return parser

@@ -1,23 +1,30 @@
-"""The demo's crawl: one schedule of requests, run by three clients, measured alike.
+"""The field crawl: one seeded stream of requests, run by one client, measured alike.
 
-The schedule is a few rounds; each round asks every host for ``/`` once (twice
-in the first), in random order, at most ``CONCURRENCY`` requests at once, and
-about a third of the requests say ``Connection: close``, so later ones open new
-connections and look the name up again. Rounds are spaced so short TTLs expire
-between them; during the last round the DNS server answers nothing.
+Shared by ``benchmarks/field.py`` and the ``demo`` command. A client keeps
+``concurrency`` requests in flight for ``seconds``, pulling from an endless
+seeded stream where each request goes to a host not seen before with
+probability ``new_share`` and otherwise to one already visited; about
+``close_share`` of requests say ``Connection: close``, so later visits open new
+connections (and look the name up again).
 
-``Tally`` keeps, per client: requests by host kind, the time to every new
-connection (DNS included, as a user waits for both), and, from aiohttp's own
-DNS cache where it is on, hits and answers used after their TTL had run out.
+Measured per client: requests by outcome, the time to each new connection (DNS
+included, as a user waits for both), failures by reason and whether they fell
+in a window where the upstream was failing (an outage or a SERVFAIL burst, plus
+``grace`` seconds for lookups already under way), CPU seconds of the process,
+and answers used after their TTL had run out (aiohttp's own cache, or our
+Resolver's stale answers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import math
 import random
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -25,44 +32,54 @@ from typing import Any
 import aiohttp
 import httpx
 
-from ._zone import DemoHost
+from .._errors import DNSError
+from ..testing import FieldHost, make_population
 
-__all__ = ["CONCURRENCY", "Request", "Round", "Tally", "make_rounds", "run_aiohttp",
-           "run_httpx"]
+__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "summarize"]
 
-CONCURRENCY = 50
-REQUEST_TIMEOUT = 5.0
-_CLOSE_SHARE = 0.35
-
-Advance = Callable[[], None]
-SetDead = Callable[[bool], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Request:
-    host: DemoHost
-    close: bool
+CLIENTS = {
+    "aiohttp-threaded": "aiohttp default",
+    "aiohttp-aiodns": "aiohttp AsyncResolver",
+    "httpx": "httpx default",
+    "aiohttp-ours": "aiohttp + ours",
+    "httpx-ours": "httpx + ours",
+}
+OURS = ("aiohttp-ours", "httpx-ours")
+REQUEST_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
-class Round:
-    """Requests started ``at`` seconds after the client's start; ``dead``: DNS is down."""
+class Plan:
+    """What every client runs. ``nameserver`` None: the system's resolver config."""
 
-    at: float
-    dead: bool
-    requests: tuple[Request, ...]
+    hosts: int
+    seed: int = 1
+    seconds: float = 20.0
+    concurrency: int = 100
+    new_share: float = 0.5
+    close_share: float = 0.3
+    ipv6: bool = True
+    nameserver: str | None = None
+    dns_timeout: float | None = None
+    dns_tries: int | None = None
+    grace: float = 1.2
 
 
-def make_rounds(hosts: list[DemoHost], rng: random.Random, *, times: tuple[float, ...],
-                dead_at: float) -> list[Round]:
-    """One round per time in ``times``, then the round at ``dead_at`` with DNS down."""
-    rounds = []
-    for i, at in enumerate((*times, dead_at)):
-        reqs = [Request(h, rng.random() < _CLOSE_SHARE) for h in hosts
-                for _ in range(2 if i == 0 else 1)]
-        rng.shuffle(reqs)
-        rounds.append(Round(at, at == dead_at, tuple(reqs)))
-    return rounds
+def stream(plan: Plan) -> Iterator[tuple[FieldHost, bool]]:
+    """(host, close) forever: new hosts in population order, repeats drawn at random."""
+    hosts = make_population(plan.hosts, plan.seed, ipv6=plan.ipv6)
+    rng = random.Random(plan.seed + 1)
+    seen: list[FieldHost] = []
+    fresh = iter(hosts)
+    while True:
+        host = None
+        if not seen or rng.random() < plan.new_share:
+            host = next(fresh, None)
+            if host is not None:
+                seen.append(host)
+        if host is None:
+            host = rng.choice(seen)
+        yield host, rng.random() < plan.close_share
 
 
 @dataclass
@@ -71,26 +88,20 @@ class Tally:
 
     ok: collections.Counter[str] = field(default_factory=collections.Counter)
     failed: collections.Counter[str] = field(default_factory=collections.Counter)
-    errors: collections.Counter[str] = field(default_factory=collections.Counter)
-    connects: dict[str, list[float]] = field(
-        default_factory=lambda: collections.defaultdict(list))
-    busy_s: float = 0.0
-    wall_s: float = 0.0
-    dns_down: bool = False
-    # From aiohttp's own DNS cache (only the stock client has it on).
-    cache_hits: int = 0
-    cache_misses: int = 0
-    past_ttl_up: int = 0
-    past_ttl_down: int = 0
-
-    @property
-    def connect_s(self) -> list[float]:
-        return [s for times in self.connects.values() for s in times]
+    connects: list[float] = field(default_factory=list)
+    distinct: set[str] = field(default_factory=set)
+    past_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+    resolver_stats: dict[str, Any] | None = None
 
 
-def _error_kind(exc: BaseException) -> str:
-    if isinstance(exc, aiohttp.ClientConnectorDNSError) or "cannot resolve" in str(exc):
-        return "dns"
+def _reason(exc: BaseException) -> str:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (DNSError, socket.gaierror, aiohttp.ClientConnectorDNSError)):
+            return "dns"
+        seen = seen.__cause__ or seen.__context__
     if isinstance(exc, (asyncio.TimeoutError, httpx.TimeoutException)):
         return "timeout"
     if isinstance(exc, (aiohttp.ClientConnectorError, httpx.ConnectError)):
@@ -98,39 +109,29 @@ def _error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-async def _run_rounds(rounds: list[Round], fetch: Callable[[Request], Awaitable[None]],
-                      tally: Tally, set_dead: SetDead, advance: Advance) -> None:
-    start = time.monotonic()
-    limit = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(req: Request) -> None:
-        async with limit:
-            try:
-                await fetch(req)
-            except Exception as exc:  # a failed request is a result, not a crash
-                tally.failed[req.host.kind] += 1
-                tally.errors[_error_kind(exc)] += 1
-            else:
-                tally.ok[req.host.kind] += 1
-            finally:
-                advance()
-
-    for rnd in rounds:
-        delay = start + rnd.at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await set_dead(rnd.dead)
-        tally.dns_down = rnd.dead
-        began = time.monotonic()
-        await asyncio.gather(*(one(r) for r in rnd.requests))
-        tally.busy_s += time.monotonic() - began
-    tally.wall_s = time.monotonic() - start
+def _classify(exc: BaseException, host: FieldHost, spans: _Windows) -> str:
+    reason = _reason(exc)
+    if reason != "dns":
+        return reason
+    if not host.exists:
+        return "dns:nx"
+    return "dns:upstream-failing" if time.monotonic() in spans else "dns:upstream-answering"
 
 
-# -- aiohttp -------------------------------------------------------------------------
+class _Windows:
+    def __init__(self, windows: list[tuple[str, float, float]], grace: float) -> None:
+        self._spans = [(a, b + grace) for _, a, b in windows]
+
+    def __contains__(self, t: float) -> bool:
+        return any(a <= t < b for a, b in self._spans)
 
 
-def _aiohttp_trace(tally: Tally) -> aiohttp.TraceConfig:
+# -- clients -------------------------------------------------------------------------
+
+Fetch = Callable[[FieldHost, str, bool], Awaitable[None]]
+
+
+def _aiohttp_trace(tally: Tally, windows: _Windows) -> aiohttp.TraceConfig:
     """Times new connections; follows aiohttp's own DNS cache where it is on."""
     trace = aiohttp.TraceConfig()
     resolved_at: dict[str, float] = {}
@@ -139,73 +140,194 @@ def _aiohttp_trace(tally: Tally) -> aiohttp.TraceConfig:
         ctx.create_started = time.monotonic()
 
     async def create_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        host: DemoHost = ctx.trace_request_ctx["host"]
-        tally.connects[host.kind].append(time.monotonic() - ctx.create_started)
+        tally.connects.append(time.monotonic() - ctx.create_started)
 
     async def dns_end(_s: Any, _ctx: SimpleNamespace, params: Any) -> None:
         resolved_at[params.host] = time.monotonic()
 
     async def cache_hit(_s: Any, ctx: SimpleNamespace, params: Any) -> None:
-        tally.cache_hits += 1
-        host: DemoHost = ctx.trace_request_ctx["host"]
+        host: FieldHost = ctx.trace_request_ctx["host"]
+        now = time.monotonic()
         at = resolved_at.get(params.host)
-        if at is not None and time.monotonic() - at > host.ttl:
-            if tally.dns_down:
-                tally.past_ttl_down += 1
-            else:
-                tally.past_ttl_up += 1
-
-    async def cache_miss(_s: Any, _ctx: SimpleNamespace, _p: Any) -> None:
-        tally.cache_misses += 1
+        if at is not None and now - at > host.ttl:
+            tally.past_ttl["fault" if now in windows else "up"] += 1
 
     trace.on_connection_create_start.append(create_start)
     trace.on_connection_create_end.append(create_end)
     trace.on_dns_resolvehost_end.append(dns_end)
     trace.on_dns_cache_hit.append(cache_hit)
-    trace.on_dns_cache_miss.append(cache_miss)
     return trace
 
 
-async def run_aiohttp(connector: aiohttp.BaseConnector, rounds: list[Round],
-                      url: Callable[[DemoHost], str], tally: Tally, set_dead: SetDead,
-                      advance: Advance) -> None:
-    """Crawl with one aiohttp session over ``connector`` (closed at the end)."""
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     trace_configs=[_aiohttp_trace(tally)]) as session:
+@contextlib.asynccontextmanager
+async def _aiohttp(client: str, plan: Plan, tally: Tally, windows: _Windows,
+                   resolver: Any) -> AsyncIterator[Fetch]:
+    from aiohttp.resolver import AsyncResolver
 
-        async def fetch(req: Request) -> None:
-            headers = {"Connection": "close"} if req.close else None
-            async with session.get(url(req.host), headers=headers,
-                                   trace_request_ctx={"host": req.host}) as resp:
+    from ..aiohttp import connector as our_connector
+
+    if client == "aiohttp-ours":
+        conn: aiohttp.TCPConnector = our_connector(resolver)
+    elif client == "aiohttp-aiodns":
+        options: dict[str, Any] = {}
+        if plan.nameserver:
+            options["nameservers"] = [plan.nameserver]
+        if plan.dns_timeout is not None:
+            options["timeout"] = plan.dns_timeout
+        if plan.dns_tries is not None:
+            options["tries"] = plan.dns_tries
+        conn = aiohttp.TCPConnector(resolver=AsyncResolver(**options))
+    else:
+        conn = aiohttp.TCPConnector()
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout,
+                                     trace_configs=[_aiohttp_trace(tally, windows)]) as session:
+
+        async def fetch(host: FieldHost, url: str, close: bool) -> None:
+            headers = {"Connection": "close"} if close else None
+            async with session.get(url, headers=headers,
+                                   trace_request_ctx={"host": host}) as resp:
                 resp.raise_for_status()
                 await resp.read()
 
-        await _run_rounds(rounds, fetch, tally, set_dead, advance)
+        yield fetch
 
 
-# -- httpx ---------------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def _httpx(client: str, tally: Tally, resolver: Any) -> AsyncIterator[Fetch]:
+    from ..httpx import AsyncResolverTransport
 
+    transport = AsyncResolverTransport(resolver) if client == "httpx-ours" else None
+    async with httpx.AsyncClient(transport=transport, timeout=REQUEST_TIMEOUT) as session:
 
-async def run_httpx(transport: httpx.AsyncBaseTransport, rounds: list[Round],
-                    url: Callable[[DemoHost], str], tally: Tally, set_dead: SetDead,
-                    advance: Advance) -> None:
-    """Crawl with one httpx client over ``transport`` (closed at the end)."""
-    async with httpx.AsyncClient(transport=transport, timeout=REQUEST_TIMEOUT) as client:
-
-        async def fetch(req: Request) -> None:
+        async def fetch(host: FieldHost, url: str, close: bool) -> None:
             started: list[float] = []
 
             async def trace(event: str, _info: dict[str, Any]) -> None:
-                # connect_tcp covers our DNS lookup and the connection race.
+                # connect_tcp covers the DNS lookup and the connection race.
                 if event == "connection.connect_tcp.started":
                     started.append(time.monotonic())
                 elif event == "connection.connect_tcp.complete" and started:
-                    tally.connects[req.host.kind].append(time.monotonic() - started[0])
+                    tally.connects.append(time.monotonic() - started[0])
 
-            headers = {"Connection": "close"} if req.close else None
-            resp = await client.get(url(req.host), headers=headers,
-                                    extensions={"trace": trace})
+            headers = {"Connection": "close"} if close else None
+            resp = await session.get(url, headers=headers, extensions={"trace": trace})
             resp.raise_for_status()
 
-        await _run_rounds(rounds, fetch, tally, set_dead, advance)
+        yield fetch
+
+
+async def _watch_stale(resolver: Any, tally: Tally, windows: _Windows) -> None:
+    """Attribute our Resolver's stale answers to fault windows or to normal times."""
+    last = 0
+    try:
+        while True:
+            await asyncio.sleep(0.05)
+            now, stale = time.monotonic(), resolver.stats().stale
+            if stale > last:
+                tally.past_ttl["fault" if now in windows else "up"] += stale - last
+                last = stale
+    except asyncio.CancelledError:
+        stale = resolver.stats().stale
+        if stale > last:
+            tally.past_ttl["up"] += stale - last
+        raise
+
+
+# -- the crawl -----------------------------------------------------------------------
+
+
+async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
+                windows: list[tuple[str, float, float]],
+                advance: Callable[[], None] = lambda: None) -> Tally:
+    """Run ``client`` over ``plan``'s stream for ``plan.seconds``; its tally."""
+    from .._resolver import Resolver
+
+    tally = Tally()
+    spans = _Windows(windows, plan.grace)
+    requests = stream(plan)
+    resolver: Resolver | None = None
+    if client in OURS:
+        resolver = Resolver([plan.nameserver] if plan.nameserver else None,
+                            timeout=plan.dns_timeout, tries=plan.dns_tries)
+    maker = (_aiohttp(client, plan, tally, spans, resolver) if client.startswith("aiohttp")
+             else _httpx(client, tally, resolver))
+    cpu0 = time.process_time()
+    watcher = None
+    try:
+        async with maker as fetch:
+            if resolver is not None:
+                watcher = asyncio.ensure_future(_watch_stale(resolver, tally, spans))
+            start = time.monotonic()
+            stopping = False
+
+            async def worker() -> None:
+                while not stopping:
+                    host, close = next(requests)
+                    tally.distinct.add(host.name)
+                    try:
+                        await fetch(host, url(host), close)
+                    except Exception as exc:  # a failed request is a result
+                        if stopping:  # a client turned our cancellation into a timeout
+                            return
+                        tally.failed[_classify(exc, host, spans)] += 1
+                    else:
+                        tally.ok[host.kind] += 1
+                    advance()
+
+            # Stop on time: what is still in flight then is cut, not counted, so a
+            # request stuck in a 10 s timeout cannot stretch one client's run.
+            workers = [asyncio.ensure_future(worker()) for _ in range(plan.concurrency)]
+            try:
+                await asyncio.wait(workers, timeout=plan.seconds)
+            finally:
+                stopping = True
+                for w in workers:
+                    w.cancel()
+                await asyncio.wait(workers, timeout=REQUEST_TIMEOUT + 2)
+            for w in workers:
+                if w.done() and not w.cancelled() and w.exception() is not None:
+                    raise w.exception()  # type: ignore[misc]
+            tally.seconds = time.monotonic() - start
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if resolver is not None:
+            tally.resolver_stats = resolver.stats().as_dict()
+            await resolver.close()
+    tally.cpu_s = time.process_time() - cpu0
+    return tally
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (nearest rank) in milliseconds."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000, 1)
+
+
+def summarize(client: str, tally: Tally) -> dict[str, Any]:
+    ok, failed = sum(tally.ok.values()), sum(tally.failed.values())
+    total = ok + failed
+    return {
+        "id": client, "client": CLIENTS[client],
+        "requests": total, "ok": ok, "failed": failed,
+        "failures": dict(sorted(tally.failed.items())),
+        "lost_to_dns": tally.failed["dns:upstream-answering"],
+        "ok_by_kind": dict(sorted(tally.ok.items())),
+        "seconds": round(tally.seconds, 2),
+        "requests_per_s": round(total / tally.seconds, 1) if tally.seconds else None,
+        "ok_per_s": round(ok / tally.seconds, 1) if tally.seconds else None,
+        "new_connections": len(tally.connects),
+        "connect_ms": {"p50": pct(tally.connects, 0.5), "p95": pct(tally.connects, 0.95),
+                       "p99": pct(tally.connects, 0.99)},
+        "distinct_hosts": len(tally.distinct),
+        "cpu_s": round(tally.cpu_s, 2),
+        "cpu_ms_per_request": round(1000 * tally.cpu_s / total, 3) if total else None,
+        "past_ttl": {"upstream_up": tally.past_ttl["up"],
+                     "upstream_failing": tally.past_ttl["fault"]},
+        "resolver_stats": tally.resolver_stats,
+    }

@@ -35,6 +35,7 @@ from dnslib import (
 from ._faults import Fault, FaultTable
 from ._log import QueryLog, QueryRecord, Transport
 from ._names import name_key, type_name
+from ._network import NetworkModel
 from ._zone import Zone
 
 EDNS_PAYLOAD = 1232  # what the server advertises (the DNS flag day 2020 value)
@@ -59,6 +60,7 @@ class Responder:
     zone: Zone
     faults: FaultTable
     log: QueryLog
+    network: NetworkModel | None = None
 
     def respond(self, message: bytes, transport: Transport) -> Reply | None:
         """The reply to ``message``, or ``None`` to stay silent."""
@@ -96,8 +98,25 @@ class Responder:
         fault = self.faults.get(key, qtype)
         if fault is None:
             self._fill(reply, question)
-            return Reply(_pack(reply, limit))
-        return self._faulty(reply, question, fault, limit, transport)
+            out: Reply | None = Reply(_pack(reply, limit))
+        else:
+            out = self._faulty(reply, question, fault, limit, transport)
+        if self.network is None or out is None:
+            return out
+        return self._through_network(self.network, out, reply, key, qtype, limit)
+
+    def _through_network(self, network: NetworkModel, out: Reply, reply: Any, key: str,
+                         qtype: str, limit: int) -> Reply | None:
+        """``out`` as the network model delivers it: later, lost, or as a SERVFAIL."""
+        ttls = [rr.ttl for rr in (reply.rr or reply.auth)]
+        verdict = network.judge(key, qtype, min(ttls) if ttls else 0)
+        if verdict.action == "drop":
+            return None
+        if verdict.action == "servfail":
+            reply.header.rcode = RCODE.SERVFAIL
+            reply.rr, reply.auth = [], []
+            return Reply(_pack(reply, limit), delay=verdict.delay)
+        return Reply(out.data, delay=out.delay + verdict.delay)
 
     def _fill(self, reply: Any, question: Any) -> None:
         """Put the zone's answer to ``question`` into ``reply``."""

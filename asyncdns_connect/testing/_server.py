@@ -17,6 +17,7 @@ from types import TracebackType
 from ._controls import ServerControls
 from ._faults import FaultTable
 from ._log import QueryLog
+from ._network import NetworkModel
 from ._protocols import Dispatcher, TCPProtocol, UDPProtocol
 from ._responder import Responder
 from ._zone import Zone
@@ -30,16 +31,19 @@ class DNSServer(ServerControls):
 
     ``host`` is an IP literal (``"127.0.0.1"``, ``"::1"``; brackets allowed);
     ``port=0`` picks a free port. Use ``await start()``/``await stop()`` or
-    ``async with``.
+    ``async with``. ``network``: a ``NetworkModel`` every answer passes through
+    (delayed, lost, turned into SERVFAIL); its clock restarts when the server starts.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 network: NetworkModel | None = None) -> None:
         self._ip = ipaddress.ip_address(host.strip("[]"))
         self._requested_port = port
         self._port: int | None = None
         self._zone = Zone()
         self._faults = FaultTable()
         self._log = QueryLog()
+        self.network = network
         self._dispatcher: Dispatcher | None = None
         self._udp: UDPProtocol | None = None
         self._tcp: asyncio.Server | None = None
@@ -72,7 +76,10 @@ class DNSServer(ServerControls):
             raise RuntimeError("the server is already running")
         loop = asyncio.get_running_loop()
         udp_sock, tcp_sock = _bind_pair(self.host, self._ip.version, self._requested_port)
-        dispatcher = Dispatcher(loop, Responder(self._zone, self._faults, self._log).respond)
+        if self.network is not None:
+            self.network.restart()
+        responder = Responder(self._zone, self._faults, self._log, self.network)
+        dispatcher = Dispatcher(loop, responder.respond)
         try:
             _, self._udp = await loop.create_datagram_endpoint(
                 lambda: UDPProtocol(dispatcher), sock=udp_sock

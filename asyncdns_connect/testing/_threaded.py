@@ -13,6 +13,7 @@ import threading
 from types import TracebackType
 
 from ._controls import ServerControls
+from ._network import NetworkModel
 from ._server import DNSServer
 
 _STOP_TIMEOUT = 10.0
@@ -21,8 +22,9 @@ _STOP_TIMEOUT = 10.0
 class ThreadedDNSServer(ServerControls):
     """Same zone/fault/log API as ``DNSServer``; ``start()``/``stop()`` block."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = DNSServer(host, port)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 network: NetworkModel | None = None) -> None:
+        self._server = DNSServer(host, port, network=network)
         self._zone = self._server._zone
         self._faults = self._server._faults
         self._log = self._server._log
