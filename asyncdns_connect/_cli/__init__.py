@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .._errors import DNSError
 from ._args import UsageError, build_parser, describe
+from ._interrupt import interruptible
 from ._output import error
 
 __all__ = ["run"]
@@ -29,7 +30,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             return resolve.main(args)
         from . import demo
 
-        return asyncio.run(demo.run(args))
+        return asyncio.run(interruptible(demo.run(args)))
     except KeyboardInterrupt:
         error("interrupted")
         return 130

@@ -15,11 +15,10 @@ import collections
 import contextlib
 import ipaddress
 import json
-import signal
 import socket
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ from .._names import normalize_host
 from .._resolver import Resolver
 from .._types import Address
 from ._args import UsageError, describe
+from ._interrupt import interruptible
 from ._output import Bar
 from ._records import record_json, record_text
 
@@ -276,37 +276,7 @@ def main(args: argparse.Namespace) -> int:
         bad = unroutable(args.nameserver)
         if len(bad) == len(args.nameserver):
             raise OSError(f"no route to any --nameserver: {', '.join(bad)}")
-    return asyncio.run(_interruptible(run(args, names)))
-
-
-async def _interruptible(coro: Coroutine[Any, Any, int]) -> int:
-    """Run ``coro``; SIGINT cancels it and ends as ``KeyboardInterrupt``.
-
-    The loop's own signal handler, the same on Python 3.10 to 3.13 (3.10's
-    ``asyncio.run`` has none, 3.11's may lose the cancellation it sends).
-    """
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    interrupted = False
-
-    def on_sigint() -> None:
-        nonlocal interrupted
-        interrupted = True
-        task.cancel()
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-        return await coro
-    try:
-        return await coro
-    except asyncio.CancelledError:
-        if interrupted:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+    return asyncio.run(interruptible(run(args, names)))
 
 
 async def run(args: argparse.Namespace, names: list[str]) -> int:
