@@ -8,13 +8,17 @@ test waits on the subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pycares import errno as ares_errno
 
 from asyncdns_connect.testing import Fault, ThreadedDNSServer
 
@@ -158,7 +162,11 @@ def test_names_from_stdin_as_json_lines(zone: ThreadedDNSServer) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--nameserver", "1.2.3", "app.test"], "invalid --nameserver"),
+    (["--nameserver", "1.2.3", "app.test"], "'1.2.3': not an IP address"),
+    (["--nameserver", "127.0.0.1:", "app.test"], "the port after ':' must be digits"),
+    (["--nameserver", "::1:53", "app.test"], "ambiguous: write [::1]:53 for port 53"),
+    (["--concurrency", "abc", "app.test"], "--concurrency: not a whole number: 'abc'"),
+    (["--timeout", "nan", "app.test"], "--timeout: must be a positive number of seconds"),
     (["--nameserver", "127.0.0.1:53", "-t", "MX", "-f", "4", "app.test"],
      "--family applies to addresses"),
     (["--nameserver", "127.0.0.1:53", "--timeout", "0", "app.test"], "--timeout"),
@@ -207,3 +215,95 @@ def test_bulk_mode_works_without_rich(zone: ThreadedDNSServer) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "v4.test\t30\tIN\tA\t127.0.0.1\n"
     assert proc.stderr.startswith("resolved 1 name in ")
+
+
+def test_a_pipe_closed_early_ends_quietly_with_success(zone: ThreadedDNSServer) -> None:
+    # `asyncdns-connect resolve - < names | head -1`: the reader has what it wanted.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncdns_connect", "resolve", "-n", zone.address, "-"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("v4.test\n" * 20_000)
+    proc.stdin.close()
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    try:
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert first == "v4.test\t30\tIN\tA\t127.0.0.1\n"
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_connection_refused_is_counted_as_unreachable(zone: ThreadedDNSServer) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    proc = cli("resolve", "-n", closed, "--json", "-", stdin="a.test\nb.test\n")
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert summary["errors"] == {"unreachable": 2}
+    assert json.loads(proc.stdout.splitlines()[0])["error"]["type"] == "ServerFailureError"
+    assert ares_errno.ARES_ECONNREFUSED  # the status the kind is read from
+
+
+def test_a_nameserver_without_a_route_is_named_at_once() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 53))  # TEST-NET-1; connect() sends nothing
+        except OSError:
+            pass
+        else:
+            pytest.skip("this host has a route to 192.0.2.1 (run inside the netjail)")
+    proc = cli("resolve", "-n", "192.0.2.1", "app.test")
+    assert proc.returncode == 1
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("error: no route to any --nameserver: 192.0.2.1 (")
+    assert "timeout" not in line
+
+
+def test_ctrl_c_at_random_moments_of_a_bulk_run(zone: ThreadedDNSServer) -> None:
+    # 20,000 lookups of 5,000 names, the last never answered: the run is busy
+    # (resolving, printing, or waiting) whenever SIGINT comes.
+    zone.fault("hang.test", None, Fault.drop())
+    for i in range(5_000):
+        zone.add_host(f"h{i}.test", "127.0.0.1")
+    names = "".join(f"h{i % 5_000}.test\n" for i in range(20_000)) + "hang.test\n"
+    rng = random.Random(14)
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "asyncdns_connect", "resolve", "-n", zone.address,
+             "--timeout", "60", "-"],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        assert proc.stdin is not None and proc.stderr is not None
+        try:
+            proc.stdin.write(names)
+            proc.stdin.close()
+            zone.wait_for_queries(1, timeout=20)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a random moment
+                proc.wait(timeout=rng.uniform(0.0, 1.5))
+            assert proc.returncode is None, "the run ended before the signal"
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+            err = proc.stderr.read()
+        finally:
+            proc.kill()
+        assert proc.returncode == 130, err
+        assert err.splitlines()[-1:] == ["error: interrupted"], err
+        assert "Traceback" not in err
+        zone.reset_log()
+
+
+def test_a_cname_on_the_way_is_shown(zone: ThreadedDNSServer) -> None:
+    proc = resolve(zone, "www.app.test")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "www.app.test\t300\tIN\tCNAME\tapp.test",
+        "www.app.test\t60\tIN\tAAAA\t::1",
+        "www.app.test\t60\tIN\tA\t127.0.0.1",
+    ]
+    proc = resolve(zone, "--json", "www.app.test")
+    assert json.loads(proc.stdout)["cname"] == ["app.test"]

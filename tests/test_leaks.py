@@ -1,8 +1,10 @@
 """Leaks and load: descriptors, threads, memory, tasks; fork and a second loop.
 
-The long runs are marked ``soak`` (CI runs them too). The 200,000-lookup run
-needs a fast server, so it uses knotd (about 30x the test server's rate here)
-and is skipped where knotd is not installed.
+The long runs are marked ``soak``: they run by default and in CI, and
+``-m "not soak"`` skips them. They are sized to finish well inside their
+timeouts on a busy 2-core machine. The 100,000-lookup run needs a fast server,
+so it uses knotd (about 30x the test server's rate here) and is skipped where
+knotd is not installed.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ async def test_resolver_cycles_leave_no_fds_or_threads(dns_server: DNSServer) ->
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(300)
 async def test_10000_resolver_cycles_leave_no_fds_or_threads(dns_server: DNSServer) -> None:
     per_cycle = await _check_cycles(dns_server, 10_000)
     print(f"\n10,000 create/use/close cycles: {per_cycle * 1e3:.2f} ms per cycle")
@@ -79,7 +82,7 @@ async def test_10000_resolver_cycles_leave_no_fds_or_threads(dns_server: DNSServ
 # -- cache bound and memory under 200,000 lookups (knotd) ------------------------------------
 
 
-KNOT_NAMES = 50_000
+KNOT_NAMES = 25_000
 
 
 def _free_port() -> int:
@@ -90,7 +93,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def knot_50k(tmp_path: Path) -> Iterator[str]:
-    """knotd on 127.0.0.1 serving n0.test .. n49999.test (A and AAAA, TTL 3600)."""
+    """knotd on 127.0.0.1 serving n0.test .. n24999.test (A and AAAA, TTL 3600)."""
     knotd = shutil.which("knotd")
     if knotd is None:
         pytest.skip("knotd is not installed")
@@ -129,9 +132,12 @@ async def _until_ready(resolver: Resolver, name: str) -> None:
 
 @pytest.mark.soak
 @pytest.mark.knot
-async def test_200k_lookups_keep_the_cache_bounded_and_memory_flat(knot_50k: str) -> None:
-    total, workers = 200_000, 200
-    resolver = make(knot_50k, cache_size=5000, tries=3)
+@pytest.mark.timeout(400)
+async def test_100k_lookups_keep_the_cache_bounded_and_memory_flat(knot_50k: str) -> None:
+    # Sized for a busy 2-core machine (200,000 lookups took 76-135 s): four
+    # times more names than the cache holds, so it evicts all the way through.
+    total, workers, size = 100_000, 200, 5000
+    resolver = make(knot_50k, cache_size=size, tries=3)
     proc = psutil.Process()
     rss: list[float] = []
     done = partial = 0
@@ -149,7 +155,7 @@ async def test_200k_lookups_keep_the_cache_bounded_and_memory_flat(knot_50k: str
             done += 1
             if done % (total // 4) == 0:
                 rss.append(proc.memory_info().rss / 2**20)
-                assert resolver.stats().cache_size <= 5000
+                assert resolver.stats().cache_size <= size
 
     try:
         await _until_ready(resolver, "n0.test")
@@ -159,10 +165,10 @@ async def test_200k_lookups_keep_the_cache_bounded_and_memory_flat(knot_50k: str
         stats = resolver.stats()
     finally:
         await resolver.close()
-    print(f"\n200,000 lookups / 50,000 names / cache 5000: {elapsed:.1f} s, "
+    print(f"\n{total:,} lookups / {KNOT_NAMES:,} names / cache {size}: {elapsed:.1f} s, "
           f"RSS MiB at 25/50/75/100%: {[round(r, 1) for r in rss]}, "
           f"{partial} answers of one family, {stats}")
-    assert stats.cache_size == 5000
+    assert stats.cache_size == size
     assert len(rss) == 4
     assert rss[3] - rss[1] < 10, f"RSS still growing in the second half: {rss}"
 
@@ -312,7 +318,7 @@ async def test_second_event_loop_works_or_fails_at_once(dns_server: DNSServer) -
             outcome = await asyncio.wait_for(asyncio.to_thread(in_other_thread, name), WAIT)
             print(f"\nsecond loop, {name}: {outcome}")
             assert outcome == ip or ("another running event loop" in outcome
-                                     and time.monotonic() - started < 1), outcome
+                                     and time.monotonic() - started < 2.5), outcome
         # The first loop's binding survived the attempt.
         assert [a.host for a in await resolver.resolve("other.test", socket.AF_INET)] \
             == ["192.0.2.52"]

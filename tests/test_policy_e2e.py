@@ -338,4 +338,4 @@ async def test_rebinding_to_a_mixed_answer_keeps_only_public(dns_server: DNSServ
     finally:
         await resolver.close()
     assert [a.host for a in addrs] == ["192.0.2.12"]
-    assert dns_server.count("half.test", "A") == 2
+    assert dns_server.count("half.test", "A") >= 2  # the second lookup asked again

@@ -8,6 +8,7 @@ pycares hides (rcodes, SOA in AUTHORITY, flags, case). All on loopback.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 import struct
@@ -107,6 +108,18 @@ async def test_a_and_aaaa_with_ttls(dns_server: DNSServer) -> None:
     result, err = await cares(dns_server, "www.test", "AAAA")
     assert err is None
     assert [(r.data.addr, r.ttl) for r in result.answer] == [("::1", 120)]
+
+
+@pytest.mark.parametrize("text", ["::ffff:127.0.0.1", "::ffff:7f00:1"])
+async def test_ipv4_mapped_aaaa_in_either_spelling(dns_server: DNSServer, text: str) -> None:
+    # Python 3.13 prints IPv4-mapped addresses dotted; dnslib cannot read that form.
+    dns_server.add("mapped.test", "AAAA", text)
+    dns_server.add_host("host.test", str(ipaddress.IPv6Address("::ffff:7f00:1")))
+    for name in ("mapped.test", "host.test"):
+        result, err = await cares(dns_server, name, "AAAA")
+        assert err is None
+        [record] = result.answer
+        assert ipaddress.IPv6Address(record.data.addr) == ipaddress.IPv6Address(text)
 
 
 async def test_cname_chain_is_followed_in_order(dns_server: DNSServer) -> None:
@@ -526,7 +539,7 @@ async def test_stop_cancels_delayed_replies(dns_server: DNSServer) -> None:
     start = time.monotonic()
     await dns_server.stop()
     await dns_server.stop()  # idempotent
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 10  # not the 30 s delay, even on a busy machine
     assert (await pending)[1] in (ETIMEOUT, 11)  # nothing came; port may be closed
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .._errors import DNSError
 from ._args import UsageError, build_parser, describe
+from ._interrupt import interruptible
 from ._output import error
 
 __all__ = ["run"]
@@ -26,19 +27,20 @@ def run(argv: Sequence[str] | None = None) -> int:
         if args.command == "resolve":
             from . import resolve
 
-            return asyncio.run(resolve.run(args))
+            return resolve.main(args)
         from . import demo
 
-        return asyncio.run(demo.run(args))
+        return asyncio.run(interruptible(demo.run(args)))
     except KeyboardInterrupt:
         error("interrupted")
         return 130
     except BrokenPipeError:
-        # The reader went away (``| head``): stop quietly, as Unix tools do, and
-        # keep Python from failing again when it flushes stdout at exit.
+        # The reader went away (``| head -1``): it has what it wanted, so stop
+        # quietly with success (as ripgrep does), and keep Python from failing
+        # again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        return 0
     except UsageError as exc:
         error(str(exc))
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 
 from .. import __version__
 from ._records import RECORD_TYPES
@@ -22,10 +23,72 @@ def describe(exc: BaseException) -> str:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _nameserver(text: str) -> str:
+    """``IP``, ``IP:PORT``, ``[V6]`` or ``[V6]:PORT``, refusing what would be misread.
+
+    Two spellings the resolver would take silently mean something else here: an
+    empty port (``127.0.0.1:``), and an IPv6 address whose last group looks like a
+    port (``::1:53`` is a valid address, but the user almost surely meant port 53).
+    """
+    host, _, port = text.rpartition(":")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: missing ']'")
+        host, rest = text[1:end], text[end + 1:]
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise argparse.ArgumentTypeError(f"{text!r}: write [IPv6]:PORT, port in digits")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        if not port.isdigit():
+            raise argparse.ArgumentTypeError(f"{text!r}: the port after ':' must be digits")
+    else:
+        host, port = text, ""
+        head, _, last = text.rpartition(":")
+        if last.isdigit() and 0 < int(last) < 65536 and _is_ipv6(head):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is ambiguous: write [{head}]:{last} for port {last}, "
+                f"or [{text}] for that address")
+    if port and not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r}: port must be 1 to 65535")
+    if not (_is_ipv6(host) or _is_ipv4(host)):
+        raise argparse.ArgumentTypeError(f"{text!r}: not an IP address")
+    return text
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("names", nargs="+", metavar="NAME",
                      help="a host name; '-' reads names from standard input")
     res.add_argument("--nameserver", "-n", action="append", metavar="IP[:PORT]",
+                     type=_nameserver,
                      help="DNS server to ask (repeatable; '[v6]:port' for IPv6 with a "
                           "port); default: the system's configuration")
     res.add_argument("--type", "-t", type=str.upper, choices=RECORD_TYPES, metavar="TYPE",
@@ -53,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only IPv4 (4) or only IPv6 (6) addresses")
     res.add_argument("--json", action="store_true",
                      help="one JSON object per name on standard output")
-    res.add_argument("--timeout", type=float, default=5.0, metavar="S",
+    res.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
                      help="give up on a name after S seconds (default 5)")
     res.add_argument("--concurrency", type=_positive_int, default=100, metavar="N",
                      help="lookups in flight at once (default 100)")

@@ -22,16 +22,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pycares
+import pycares.errno as ares_errno
+
 from .._errors import DNSError, DNSTimeoutError
 from .._names import normalize_host
 from .._resolver import Resolver
 from .._types import Address
 from ._args import UsageError, describe
+from ._interrupt import interruptible
 from ._output import Bar
 from ._records import record_json, record_text
 
 __all__ = ["run"]
 
+_MAX_CNAMES = 16  # as the resolver
 _FAMILIES = {None: socket.AF_UNSPEC, "4": socket.AF_INET, "6": socket.AF_INET6}
 # Short names for the error kinds in the summary.
 _KINDS = {
@@ -50,10 +55,42 @@ class Outcome:
     addresses: Sequence[Address] = ()
     records: list[Any] = field(default_factory=list)
     error: Exception | None = None
+    cnames: list[Any] = field(default_factory=list)
 
 
 def error_kind(exc: BaseException) -> str:
+    # ServerFailureError covers a server that cannot be reached too: count it apart.
+    if isinstance(exc, OSError) and exc.errno == ares_errno.ARES_ECONNREFUSED:
+        return "unreachable"
     return _KINDS.get(type(exc).__name__, type(exc).__name__)
+
+
+def unroutable(nameservers: Sequence[str]) -> list[str]:
+    """The servers this host has no route to, each with the reason.
+
+    c-ares reports such a server as a timeout at once; a UDP ``connect()`` (which
+    sends nothing) tells the user the real cause before any lookup.
+    """
+    bad = []
+    for text in nameservers:
+        host, port = _split_server(text)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.connect((host, port))
+        except OSError as exc:
+            bad.append(f"{text} ({exc.strerror or exc})")
+    return bad
+
+
+def _split_server(text: str) -> tuple[str, int]:
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest else 53
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, int(port)
+    return text, 53
 
 
 def make_resolver(nameservers: Sequence[str] | None) -> Resolver:
@@ -96,8 +133,32 @@ async def _lookup(resolver: Resolver, name: str, args: argparse.Namespace) -> Ou
     except (DNSError, OSError, ValueError) as exc:
         return Outcome(name, error=exc)
     if args.type is None:
-        return Outcome(name, addresses=result)
+        cnames = [] if "-" in args.names else await _cname_chain(resolver, name)
+        return Outcome(name, addresses=result, cnames=cnames)
     return Outcome(name, records=list(result.answer))
+
+
+async def _cname_chain(resolver: Resolver, name: str) -> list[Any]:
+    """The CNAME records from ``name`` on, so a person sees where it led.
+
+    ``Resolver.resolve`` follows CNAMEs without saying so. Asked only for names on
+    the command line (one query per step, mostly from c-ares's cache), never in
+    bulk runs, and best effort: an error just ends the chain.
+    """
+    chain: list[Any] = []
+    current = name
+    for _ in range(_MAX_CNAMES):
+        try:
+            result = await resolver.query_dns(current, "CNAME")
+        except (DNSError, OSError, ValueError):
+            break
+        step = [r for r in result.answer if r.type == pycares.QUERY_TYPE_CNAME
+                and r.name.rstrip(".").lower() == current.rstrip(".").lower()]
+        if not step:
+            break
+        chain.append(step[0])
+        current = step[0].data.cname
+    return chain
 
 
 def _json_line(out: Outcome, args: argparse.Namespace) -> str:
@@ -106,6 +167,8 @@ def _json_line(out: Outcome, args: argparse.Namespace) -> str:
         obj["error"] = {"kind": error_kind(out.error), "type": type(out.error).__name__,
                         "message": describe(out.error)}
     elif args.type is None:
+        if out.cnames:
+            obj["cname"] = [r.data.cname for r in out.cnames]
         obj["addresses"] = [{"address": a.host, "family": 6 if a.family == socket.AF_INET6
                              else 4, "ttl": a.ttl} for a in out.addresses]
     else:
@@ -117,8 +180,9 @@ def _json_line(out: Outcome, args: argparse.Namespace) -> str:
 def _text_lines(out: Outcome) -> list[str]:
     if out.records:
         return [record_text(r) for r in out.records]
-    return [f"{out.name}\t{a.ttl}\tIN\t{'AAAA' if a.family == socket.AF_INET6 else 'A'}\t"
-            f"{a.host}" for a in out.addresses]
+    addresses = [f"{out.name}\t{a.ttl}\tIN\t{'AAAA' if a.family == socket.AF_INET6 else 'A'}"
+                 f"\t{a.host}" for a in out.addresses]
+    return [record_text(r) for r in out.cnames] + addresses
 
 
 class _Report:
@@ -151,13 +215,20 @@ async def _run_all(resolver: Resolver, names: list[str], args: argparse.Namespac
     try:
         for name in names:
             if len(window) >= args.concurrency:
-                report.emit(await window.popleft())
+                report.emit(await _next(window))
             window.append(asyncio.ensure_future(_lookup(resolver, name, args)))
         while window:
-            report.emit(await window.popleft())
+            report.emit(await _next(window))
     finally:
         for task in window:
             task.cancel()
+
+
+async def _next(window: collections.deque[asyncio.Task[Outcome]]) -> Outcome:
+    # Shielded, so that cancelling this task (Ctrl-C) always reaches it: awaited
+    # bare, the cancellation would go into the lookup, which may finish anyway
+    # and swallow it (seen on 3.11: bulk runs that ignored Ctrl-C).
+    return await asyncio.shield(window.popleft())
 
 
 def _summary(names: int, seconds: float, report: _Report, resolver: Resolver,
@@ -186,18 +257,31 @@ def _summary(names: int, seconds: float, report: _Report, resolver: Resolver,
         print(line, file=sys.stderr, flush=True)
 
 
-async def run(args: argparse.Namespace) -> int:
-    """The ``resolve`` command; returns the exit status."""
+def main(args: argparse.Namespace) -> int:
+    """The ``resolve`` command; returns the exit status.
+
+    Names are read from standard input before the event loop starts, so Ctrl-C
+    while typing them interrupts at once (Python's own handler is still in place).
+    """
     if args.type is not None and args.family is not None:
         raise UsageError("--family applies to addresses, not to --type queries")
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    bulk = "-" in args.names
     names = read_names(args.names)
     if not names:
         raise UsageError("no names to resolve")
+    if args.nameserver:
+        bad = unroutable(args.nameserver)
+        if len(bad) == len(args.nameserver):
+            raise OSError(f"no route to any --nameserver: {', '.join(bad)}")
+    return asyncio.run(interruptible(run(args, names)))
+
+
+async def run(args: argparse.Namespace, names: list[str]) -> int:
+    """Resolve ``names`` as ``args`` say; returns the exit status."""
+    bulk = "-" in args.names
     resolver = make_resolver(args.nameserver)
     started = time.monotonic()
     async with resolver:

@@ -6,21 +6,38 @@
 - ``dns_server_v6``: the same on ::1; the test is skipped if ::1 cannot be bound.
 - ``threaded_dns_server``: a started ``ThreadedDNSServer`` on 127.0.0.1.
 
-Imports neither aiohttp nor httpx, and pytest-asyncio only if it is installed.
+Every pytest run of a project that installed asyncdns-connect loads this module,
+so it imports nothing beyond pytest at load time: not dnslib (the ``[testing]``
+extra), not aiohttp nor httpx, and pytest-asyncio only if it is installed. A
+fixture used without dnslib fails that test with a message naming the extra.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._server import DNSServer
-from ._threaded import ThreadedDNSServer
+from . import require_dnslib
+
+if TYPE_CHECKING:
+    from ._server import DNSServer
+    from ._threaded import ThreadedDNSServer
+
+
+def _need_dnslib() -> None:
+    try:
+        require_dnslib()
+    except ImportError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _threaded(host: str) -> Iterator[ThreadedDNSServer]:
+    _need_dnslib()
+    from ._threaded import ThreadedDNSServer
+
     server = ThreadedDNSServer(host=host)
     try:
         server.start()
@@ -41,6 +58,9 @@ if importlib.util.find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
 
     async def _start(host: str) -> DNSServer:
+        _need_dnslib()
+        from ._server import DNSServer
+
         server = DNSServer(host=host)
         try:
             await server.start()
