@@ -826,7 +826,7 @@ class _Callback:
 def parse_server(server: str) -> str:
     """Check an 'ip', 'ip:port' or '[v6]:port' nameserver and return it for c-ares."""
     text = server.strip()
-    host, port = text, ""
+    host, port = text, None
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -843,8 +843,8 @@ def parse_server(server: str) -> str:
         socket.inet_pton(family, host.split("%")[0])
     except OSError:
         raise ValueError(f"bad nameserver {server!r}: not an IP address") from None
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"bad nameserver {server!r}: bad port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"bad nameserver {server!r}: the port must be 1-65535")
     if family == socket.AF_INET6:
         return f"[{host}]:{port}" if port else host
     return f"{host}:{port}" if port else host

@@ -10,6 +10,7 @@ literal is ever connected to outside 127.0.0.0/8 and ::1.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 
@@ -207,3 +208,10 @@ async def test_invalid_names_raise_invalid_host_error_and_send_nothing(
         await resolver.close()
     assert isinstance(caught.value, ValueError)  # and a ValueError for callers who check that
     assert server.count() == 0
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:", "[::1]:", "127.0.0.1:0", "127.0.0.1:65536",
+                                    "127.0.0.1:x", "[::1", "localhost", "300.1.1.1"])
+def test_a_bad_nameserver_is_refused_at_construction(server: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"bad nameserver {server!r}")):
+        Resolver(nameservers=[server])
