@@ -60,7 +60,7 @@ class Outcome:
 
 def error_kind(exc: BaseException) -> str:
     # ServerFailureError covers a server that cannot be reached too: count it apart.
-    if isinstance(exc, OSError) and exc.errno == ares_errno.ARES_ECONNREFUSED:
+    if isinstance(exc, DNSError) and exc.status == ares_errno.ARES_ECONNREFUSED:
         return "unreachable"
     return _KINDS.get(type(exc).__name__, type(exc).__name__)
 
