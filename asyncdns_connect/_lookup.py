@@ -140,9 +140,9 @@ class Lookup:
         ``landed``: ``r`` was just fetched (fresh even with a TTL of 0). Why stale
         addresses were served goes into ``stale``.
         """
-        fam = socket.AddressFamily(r.family)
         if r.kind == POSITIVE and r.error is None and (landed or now < r.expires):
-            return tuple(Address(ip, fam, int(r.ttl)) for ip in r.addrs)
+            return r.answer()
+        fam = socket.AddressFamily(r.family)
         if r.stale_addrs(now):
             if stale is not None:
                 stale.append(reason or ("failed" if r.kind != POSITIVE else "refreshing"))
@@ -176,10 +176,15 @@ class Lookup:
 
 
 class _Gather:
-    """The per-family outcomes of one lookup, handed out as they become known."""
+    """The per-family outcomes of one lookup, handed out as they become known.
 
-    __slots__ = ("_alone", "_lookup", "_ready", "_stale_at", "_waits", "_with_addrs",
-                 "kind", "stale")
+    Waiting is one future per wait, woken by the queries' own done callbacks and
+    a loop timer: ``asyncio.wait`` cost a waiter, a callback per future added and
+    removed, and a timeout handle on every call, twice per lookup.
+    """
+
+    __slots__ = ("_alone", "_lookup", "_ready", "_stale_at", "_waiter", "_waits",
+                 "_with_addrs", "kind", "stale")
 
     def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
@@ -190,18 +195,26 @@ class _Gather:
         self._waits: dict[asyncio.Future[Record], Plan] = {}
         self._alone: dict[asyncio.Future[Record], Plan] = {}
         self._stale_at: dict[asyncio.Future[Record], float] = {}
+        self._waiter: asyncio.Future[None] | None = None
         self._with_addrs = False
         loop = asyncio.get_running_loop() if plans else None
         for plan in plans:
-            assert plan.fut is not None
+            fut = plan.fut
+            assert fut is not None
             if plan.mode == ALONE:
-                self._alone[plan.fut] = plan
+                self._alone[fut] = plan
             else:
-                self._waits[plan.fut] = plan
+                self._waits[fut] = plan
                 if plan.mode == STALE:
                     assert loop is not None
-                    self._stale_at[plan.fut] = (
-                        loop.time() + lookup._config.stale_answer_timeout)
+                    self._stale_at[fut] = loop.time() + lookup._config.stale_answer_timeout
+            if not fut.done():
+                fut.add_done_callback(self._wake)
+
+    def _wake(self, _fut: object = None) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def has_ready(self) -> bool:
         return bool(self._ready)
@@ -213,10 +226,11 @@ class _Gather:
 
     async def next(self, timeout: float | None) -> tuple[int, Outcome] | _End | None:
         """The next family's outcome; None when ``timeout`` passed first; _DONE at the end."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        loop: asyncio.AbstractEventLoop | None = None
+        deadline = None
         while True:
-            for fut in [f for f in self._waits if f.done()]:
+            waits = self._waits
+            for fut in [f for f in waits if f.done()]:
                 self._ready.append(self._take(fut))
             if self._ready:
                 fam, outcome = self._ready.pop(0)
@@ -224,10 +238,14 @@ class _Gather:
                     self._with_addrs = True
                 return fam, outcome
             if not self._with_addrs and self._alone:
-                self._waits.update(self._alone)
+                waits.update(self._alone)
                 self._alone.clear()
-            if not self._waits:
+                continue  # an alone query may have landed already
+            if not waits:
                 return _DONE
+            if loop is None:
+                loop = asyncio.get_running_loop()
+                deadline = None if timeout is None else loop.time() + timeout
             now = loop.time()
             wake = deadline
             for at in self._stale_at.values():
@@ -236,12 +254,15 @@ class _Gather:
                 if self._expire_stale(now) or deadline is None or deadline > now:
                     continue
                 return None
-            done, _ = await asyncio.wait(
-                self._waits, timeout=None if wake is None else wake - now,
-                return_when=asyncio.FIRST_COMPLETED)
-            for fut in done:
-                self._ready.append(self._take(fut))
-            if not done:
+            waiter = self._waiter = loop.create_future()
+            timer = None if wake is None else loop.call_at(wake, self._wake)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not any(f.done() for f in waits):
                 self._expire_stale(loop.time())
 
     def _expire_stale(self, now: float) -> bool:
