@@ -56,10 +56,13 @@ class Lookup:
     async def resolve(self, host: str, family: int, local: Local) -> tuple[Address, ...]:
         """Every address of ``host`` in connect order, waiting per RFC 8305."""
         gather = self._gather(host, family, local)
+        delay = self._config.resolution_delay
+        if gather.only_waits():
+            # The common miss: nothing known yet, nothing stale. Woken once.
+            return self._compose(host, local, await gather.settle(delay), gather, family)
         got: dict[int, Outcome] = {}
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        delay = self._config.resolution_delay
         while True:
             timeout = None if deadline is None else deadline - loop.time()
             event = await gather.next(timeout)
@@ -70,7 +73,7 @@ class Lookup:
             if deadline is None and not isinstance(outcome, DNSError):
                 # With no delay, still take what has landed already.
                 deadline = loop.time() + max(delay, 0)
-        return self._compose(host, local, got, gather)
+        return self._compose(host, local, got, gather, family)
 
     async def stream(self, host: str, family: int, local: Local
                      ) -> AsyncIterator[tuple[Address, ...]]:
@@ -150,8 +153,8 @@ class Lookup:
         assert r.error is not None
         return r.error
 
-    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome], gather: _Gather
-                 ) -> tuple[Address, ...]:
+    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome], gather: _Gather,
+                 family: int = AF_UNSPEC) -> tuple[Address, ...]:
         addrs = [a for out in got.values() if not isinstance(out, DNSError) for a in out]
         if gather.kind:
             # Once per lookup: stale if any family was, else a hit, miss or local.
@@ -163,8 +166,17 @@ class Lookup:
         if addrs:
             if not local.sort:
                 return tuple(addrs)
-            ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
             entry = self._cache.get(local.name)
+            if entry is not None and not entry.failed:
+                # What just landed is usually what the cache's view holds, already
+                # ordered (RFC 6724 never ties across families, so the order the
+                # families landed in cannot change it).
+                view = entry.views.get(family)
+                if view is not None and len(view.addrs) == len(addrs) and (
+                        view.addrs[0] == addrs[0] if len(addrs) == 1
+                        else set(view.addrs) == set(addrs)):
+                    return view.addrs
+            ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
             if entry is not None and entry.failed:
                 now = self._sched.clock()
                 ordered = demote(ordered, {ip for ip, u in entry.failed.items() if u > now})
@@ -183,8 +195,8 @@ class _Gather:
     removed, and a timeout handle on every call, twice per lookup.
     """
 
-    __slots__ = ("_alone", "_lookup", "_ready", "_stale_at", "_waiter", "_waits",
-                 "_with_addrs", "kind", "stale")
+    __slots__ = ("_alone", "_delay", "_got", "_lookup", "_ready", "_stale_at", "_timer",
+                 "_waiter", "_waits", "_with_addrs", "kind", "stale")
 
     def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
@@ -197,6 +209,9 @@ class _Gather:
         self._stale_at: dict[asyncio.Future[Record], float] = {}
         self._waiter: asyncio.Future[None] | None = None
         self._with_addrs = False
+        self._got: dict[int, Outcome] | None = None  # set while settle() waits
+        self._timer: asyncio.TimerHandle | None = None
+        self._delay = 0.0
         loop = asyncio.get_running_loop() if plans else None
         for plan in plans:
             fut = plan.fut
@@ -211,10 +226,51 @@ class _Gather:
             if not fut.done():
                 fut.add_done_callback(self._wake)
 
-    def _wake(self, _fut: object = None) -> None:
+    def _wake(self, fut: object = None) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is None or waiter.done():
+            return
+        got = self._got
+        if got is None or fut is None:
             waiter.set_result(None)
+            return
+        # settle(): take the outcome here and wake the caller only when done.
+        if fut not in self._waits:
+            return
+        assert isinstance(fut, asyncio.Future)
+        fam, outcome = self._take(fut)
+        got[fam] = outcome
+        if not self._waits:
+            waiter.set_result(None)
+        elif self._timer is None and not isinstance(outcome, DNSError) and outcome:
+            if self._delay <= 0:
+                waiter.set_result(None)
+            else:
+                loop = waiter.get_loop()
+                self._timer = loop.call_at(loop.time() + self._delay, self._wake)
+
+    def only_waits(self) -> bool:
+        """True if every family waits for a query still out (no stale, no fallback)."""
+        return (not self._ready and not self._alone and not self._stale_at
+                and bool(self._waits) and not any(f.done() for f in self._waits))
+
+    async def settle(self, delay: float) -> dict[int, Outcome]:
+        """Every family's outcome, or those in by ``delay`` after the first addresses.
+
+        Only when ``only_waits()``: the queries' callbacks take the outcomes, so
+        the caller is woken once, not once per family.
+        """
+        got: dict[int, Outcome] = {}
+        self._got, self._delay = got, delay
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = self._got = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        return got
 
     def has_ready(self) -> bool:
         return bool(self._ready)
