@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Container, Mapping, Sequence
 from itertools import zip_longest
 from typing import Any
@@ -56,7 +57,7 @@ _ROUTE_TTL = 60.0
 _ROUTE_CACHE_SIZE = 4096
 # destination IP -> (expiry on the monotonic clock, source IP or None if no route,
 # the destination's sort key given that source)
-_routes: dict[str, tuple[float, str | None, tuple[int, ...]]] = {}
+_routes: OrderedDict[str, tuple[float, str | None, tuple[int, ...]]] = OrderedDict()
 _routes_lock = threading.Lock()  # resolvers on several threads' loops share it
 
 
@@ -159,7 +160,9 @@ def _learn(dest: str, now: float) -> tuple[float, str | None, tuple[int, ...]]:
     with _routes_lock:
         _routes.pop(dest, None)  # re-insert at the end: eviction drops the oldest
         if len(_routes) >= _ROUTE_CACHE_SIZE:
-            del _routes[next(iter(_routes))]
+            # OrderedDict: a plain dict's first key is found by walking past
+            # every slot deleted before it, which grows with the evictions.
+            _routes.popitem(last=False)
         _routes[dest] = entry
     return entry
 
@@ -259,6 +262,8 @@ def interleave(addrs: Sequence[Address], first_family_count: int = 1) -> list[Ad
 
 def order(addrs: Sequence[Address], first_family_count: int = 1) -> list[Address]:
     """Sort by RFC 6724, then interleave families by RFC 8305."""
+    if len(addrs) <= 2:  # interleaving two addresses leaves them as they are
+        return sort_destinations(addrs)
     return interleave(sort_destinations(addrs), first_family_count)
 
 
