@@ -195,8 +195,8 @@ class _Gather:
     removed, and a timeout handle on every call, twice per lookup.
     """
 
-    __slots__ = ("_alone", "_delay", "_got", "_lookup", "_ready", "_stale_at", "_timer",
-                 "_waiter", "_waits", "_with_addrs", "kind", "stale")
+    __slots__ = ("_alone", "_delay", "_got", "_hooked", "_lookup", "_ready", "_stale_at",
+                 "_timer", "_waiter", "_waits", "_with_addrs", "kind", "stale")
 
     def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
@@ -212,6 +212,7 @@ class _Gather:
         self._got: dict[int, Outcome] | None = None  # set while settle() waits
         self._timer: asyncio.TimerHandle | None = None
         self._delay = 0.0
+        self._hooked = False  # _wake is called when any of the queries lands
         loop = asyncio.get_running_loop() if plans else None
         for plan in plans:
             fut = plan.fut
@@ -223,8 +224,6 @@ class _Gather:
                 if plan.mode == STALE:
                     assert loop is not None
                     self._stale_at[fut] = loop.time() + lookup._config.stale_answer_timeout
-            if not fut.done():
-                fut.add_done_callback(self._wake)
 
     def _wake(self, fut: object = None) -> None:
         waiter = self._waiter
@@ -249,6 +248,15 @@ class _Gather:
                 loop = waiter.get_loop()
                 self._timer = loop.call_at(loop.time() + self._delay, self._wake)
 
+    def _hook(self) -> None:
+        if self._hooked:
+            return
+        self._hooked = True
+        sched = self._lookup._sched
+        for fut in (*self._waits, *self._alone):
+            if not fut.done():
+                sched.listen(fut, self._wake)
+
     def only_waits(self) -> bool:
         """True if every family waits for a query still out (no stale, no fallback)."""
         return (not self._ready and not self._alone and not self._stale_at
@@ -263,6 +271,7 @@ class _Gather:
         got: dict[int, Outcome] = {}
         self._got, self._delay = got, delay
         self._waiter = asyncio.get_running_loop().create_future()
+        self._hook()
         try:
             await self._waiter
         finally:
@@ -311,6 +320,7 @@ class _Gather:
                     continue
                 return None
             waiter = self._waiter = loop.create_future()
+            self._hook()
             timer = None if wake is None else loop.call_at(wake, self._wake)
             try:
                 await waiter

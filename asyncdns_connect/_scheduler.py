@@ -86,6 +86,9 @@ class Scheduler:
         self.policy = policy
         self.fetcher = fetcher
         self.inflight: dict[tuple[str, int], asyncio.Future[Record]] = {}
+        # Called as soon as an in-flight future gets its Record (see listen).
+        self._listeners: dict[asyncio.Future[Record],
+                              list[Callable[[asyncio.Future[Record]], None]]] = {}
 
     # -- asking DNS --------------------------------------------------------------
 
@@ -138,6 +141,20 @@ class Scheduler:
                 _E.ARES_EBADRESP, reason=f"internal error: {exc!r}")))
         if not fut.done():
             fut.set_result(record)
+            self._notify(fut)
+
+    def listen(self, fut: asyncio.Future[Record],
+               callback: Callable[[asyncio.Future[Record]], None]) -> None:
+        """Call ``callback(fut)`` right when the pending ``fut`` is given its Record.
+
+        For the lookup layer: unlike a done callback, no loop hop. ``callback``
+        must not ask DNS (it may run inside the engine's callback).
+        """
+        self._listeners.setdefault(fut, []).append(callback)
+
+    def _notify(self, fut: asyncio.Future[Record]) -> None:
+        for callback in self._listeners.pop(fut, ()):
+            callback(fut)
 
     def close(self) -> None:
         """Give every waiter a ResolverClosedError record; forget what is in flight."""
@@ -146,10 +163,13 @@ class Scheduler:
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(self._unkept(name, family,
                                             ResolverClosedError.for_host(name, "resolver closed")))
+                self._notify(fut)
+        self._listeners.clear()
 
     def forget_inflight(self) -> None:
         """Drop queries of another loop (after a rebind or fork); their callers are gone."""
         self.inflight = {}
+        self._listeners = {}
 
     # -- what to keep --------------------------------------------------------------
 
