@@ -190,9 +190,10 @@ class Lookup:
 class _Gather:
     """The per-family outcomes of one lookup, handed out as they become known.
 
-    Waiting is one future per wait, woken by the queries' own done callbacks and
-    a loop timer: ``asyncio.wait`` cost a waiter, a callback per future added and
-    removed, and a timeout handle on every call, twice per lookup.
+    Waiting is one future per wait, woken by the scheduler as the queries land
+    (``Scheduler.listen``: no loop hop) and by a loop timer; ``asyncio.wait`` cost
+    a waiter, a callback per future added and removed, and a timeout handle on
+    every call, twice per lookup.
     """
 
     __slots__ = ("_alone", "_delay", "_got", "_hooked", "_lookup", "_ready", "_stale_at",
@@ -212,7 +213,7 @@ class _Gather:
         self._got: dict[int, Outcome] | None = None  # set while settle() waits
         self._timer: asyncio.TimerHandle | None = None
         self._delay = 0.0
-        self._hooked = False  # _wake is called when any of the queries lands
+        self._hooked = False  # the scheduler calls _wake as each query lands
         loop = asyncio.get_running_loop() if plans else None
         for plan in plans:
             fut = plan.fut
@@ -226,27 +227,31 @@ class _Gather:
                     self._stale_at[fut] = loop.time() + lookup._config.stale_answer_timeout
 
     def _wake(self, fut: object = None) -> None:
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return
+        """A query landed (``fut``) or a timer ran out (no argument)."""
         got = self._got
-        if got is None or fut is None:
-            waiter.set_result(None)
-            return
-        # settle(): take the outcome here and wake the caller only when done.
-        if fut not in self._waits:
-            return
-        assert isinstance(fut, asyncio.Future)
-        fam, outcome = self._take(fut)
-        got[fam] = outcome
-        if not self._waits:
-            waiter.set_result(None)
-        elif self._timer is None and not isinstance(outcome, DNSError) and outcome:
-            if self._delay <= 0:
+        if got is not None and fut is not None:
+            # settle(): take the outcome here, even after the caller was woken
+            # but before it ran, and wake the caller only when done.
+            if fut not in self._waits:
+                return
+            assert isinstance(fut, asyncio.Future)
+            fam, outcome = self._take(fut)
+            got[fam] = outcome
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                return
+            if not self._waits:
                 waiter.set_result(None)
-            else:
-                loop = waiter.get_loop()
-                self._timer = loop.call_at(loop.time() + self._delay, self._wake)
+            elif self._timer is None and not isinstance(outcome, DNSError) and outcome:
+                if self._delay <= 0:
+                    waiter.set_result(None)
+                else:
+                    loop = waiter.get_loop()
+                    self._timer = loop.call_at(loop.time() + self._delay, self._wake)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _hook(self) -> None:
         if self._hooked:
