@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import socket
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._errors import DNSError, pick_error
-from ._order import demote, order
+from ._order import demote, order, sort_destinations
 from ._types import Address
 
 __all__ = ["FAILURE", "NEGATIVE", "POSITIVE", "HostCache", "HostEntry", "Record", "View",
@@ -55,6 +55,23 @@ class Record:
     prefetch_at: float
     failures: int = 0
     latency: float = 0.0
+    _answer: tuple[Address, ...] | None = field(default=None, repr=False, compare=False)
+
+    def answer(self) -> tuple[Address, ...]:
+        """``addrs`` as Addresses with this record's TTL, in RFC 6724 order.
+
+        Built once per record: the views and every lookup that lands on this
+        record share the tuple.
+        """
+        got = self._answer
+        if got is None:
+            fam = socket.AddressFamily(self.family)
+            ttl = int(self.ttl)
+            got = tuple(Address(ip, fam, ttl) for ip in self.addrs)
+            if len(got) > 1:
+                got = tuple(sort_destinations(got))
+            self._answer = got
+        return got
 
     def stale_addrs(self, now: float) -> bool:
         """True if ``addrs`` may still be served although not fresh."""
@@ -91,15 +108,18 @@ class HostEntry:
 
     def rebuild(self, now: float) -> None:
         """Recompute the views from the records (after any record changed)."""
-        failed = {ip for ip, until in self.failed.items() if until > now}
-        if len(failed) != len(self.failed):
-            self.failed = {ip: u for ip, u in self.failed.items() if ip in failed}
+        failed: set[str] = set()
+        if self.failed:
+            failed = {ip for ip, until in self.failed.items() if until > now}
+            if len(failed) != len(self.failed):
+                self.failed = {ip: u for ip, u in self.failed.items() if ip in failed}
         views: dict[int, View] = {}
-        for fam in (AF_INET, AF_INET6):
-            r = self.records.get(fam)
-            if r is not None:
-                views[fam] = self._view((r,), failed, now)
-        r4, r6 = self.records.get(AF_INET), self.records.get(AF_INET6)
+        records = self.records
+        r4, r6 = records.get(AF_INET), records.get(AF_INET6)
+        if r4 is not None:
+            views[AF_INET] = self._view((r4,), failed, now)
+        if r6 is not None:
+            views[AF_INET6] = self._view((r6,), failed, now)
         if r4 is not None and r6 is not None:
             views[AF_UNSPEC] = self._view((r4, r6), failed, now)
         self.views = views
@@ -111,12 +131,15 @@ class HostEntry:
 
     def _ordered(self, records: tuple[Record, ...], failed: set[str], now: float
                  ) -> tuple[tuple[Address, ...], bool]:
+        if len(records) == 1 and not failed:
+            r = records[0]
+            if r.kind == POSITIVE and r.error is None:
+                return r.answer(), False  # already in order
         addrs: list[Address] = []
         stale = False
         for r in records:
             if r.kind == POSITIVE and r.error is None:
-                addrs.extend(Address(ip, socket.AddressFamily(r.family), int(r.ttl))
-                             for ip in r.addrs)
+                addrs.extend(r.answer())
             elif r.kind == FAILURE and r.stale_addrs(now):
                 stale = True
                 addrs.extend(Address(ip, socket.AddressFamily(r.family), STALE_ANSWER_TTL)
@@ -130,8 +153,11 @@ class HostEntry:
 
     def _view(self, records: tuple[Record, ...], failed: set[str], now: float) -> View:
         addrs, stale = self._ordered(records, failed, now)
-        expires = min(r.expires for r in records)
-        prefetch_at = min(r.prefetch_at for r in records)
+        expires = records[0].expires
+        prefetch_at = records[0].prefetch_at
+        for r in records[1:]:
+            expires = min(expires, r.expires)
+            prefetch_at = min(prefetch_at, r.prefetch_at)
         if addrs:
             return View(addrs, None, expires, prefetch_at, stale)
         errors = [r.error for r in records if r.error is not None]

@@ -155,10 +155,12 @@ class _Fetch:
     """One (name, family) lookup: its future, its CNAME chain, its deadline."""
 
     __slots__ = ("asked", "attempt", "base", "chain", "deadline", "done", "future", "latest",
-                 "live", "name", "qtype", "sent", "tokens")
+                 "live", "name", "on_reply", "qtype", "sent", "tokens")
 
-    def __init__(self, future: asyncio.Future[Reply], name: str, qtype: int) -> None:
+    def __init__(self, future: asyncio.Future[Reply], name: str, qtype: int,
+                 on_reply: Callable[[Reply], None] | None = None) -> None:
         self.future = future
+        self.on_reply = on_reply
         self.name = name
         self.qtype = qtype
         self.chain = Chain(name, qtype)
@@ -348,17 +350,24 @@ class Engine:
 
     # -- fetch: the Resolver's lookups on raw channels, one per server ---------------
 
-    def fetch(self, name: str, family: int) -> asyncio.Future[Reply]:
+    calls_back = True  # fetch() takes on_reply (see _fetcher.Fetcher)
+
+    def fetch(self, name: str, family: int, *,
+              on_reply: Callable[[Reply], None] | None = None) -> asyncio.Future[Reply]:
         """Send the A or AAAA query of ``name`` now; the future always gets a Reply.
 
         Implements ``_fetcher.Fetcher``. The search list applies when the servers
-        come from the system configuration.
+        come from the system configuration. ``on_reply`` is called with the Reply
+        when it is known, before the future's callbacks (it must not call the engine).
         """
         future: asyncio.Future[Reply] = self._loop.create_future()
         if self._closed:
-            future.set_result(Reply(_EDESTRUCTION))
+            reply = Reply(_EDESTRUCTION)
+            future.set_result(reply)
+            if on_reply is not None:
+                on_reply(reply)
             return future
-        fetch = _Fetch(future, name, _QTYPE[family])
+        fetch = _Fetch(future, name, _QTYPE[family], on_reply)
         if self._live < self._max_concurrent:
             self._start(fetch)
             self._after()
@@ -542,6 +551,10 @@ class Engine:
         fetch.tokens = []
         if not fetch.future.done():
             fetch.future.set_result(reply)
+        if fetch.on_reply is not None:
+            # Straight to the cache: a done callback would cost a loop hop per family.
+            on_reply, fetch.on_reply = fetch.on_reply, None
+            on_reply(reply)
 
     def _after(self) -> None:
         """After a channel call: send follow-ups, retries and queued lookups."""

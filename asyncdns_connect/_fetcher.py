@@ -57,5 +57,9 @@ class Fetcher(Protocol):
         ``AF_INET`` (A) or ``AF_INET6`` (AAAA). The fetcher follows CNAME chains
         a server cut short and applies the search list when it was configured
         from the system. Cancelling the future abandons the query.
+
+        A fetcher with a true ``calls_back`` attribute (the engine) also takes a
+        keyword ``on_reply``: called with the Reply as soon as it is known (it
+        must not call the fetcher), which saves the scheduler a loop hop.
         """
         ...

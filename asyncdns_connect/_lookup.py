@@ -56,10 +56,13 @@ class Lookup:
     async def resolve(self, host: str, family: int, local: Local) -> tuple[Address, ...]:
         """Every address of ``host`` in connect order, waiting per RFC 8305."""
         gather = self._gather(host, family, local)
+        delay = self._config.resolution_delay
+        if gather.only_waits():
+            # The common miss: nothing known yet, nothing stale. Woken once.
+            return self._compose(host, local, await gather.settle(delay), gather, family)
         got: dict[int, Outcome] = {}
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        delay = self._config.resolution_delay
         while True:
             timeout = None if deadline is None else deadline - loop.time()
             event = await gather.next(timeout)
@@ -70,7 +73,7 @@ class Lookup:
             if deadline is None and not isinstance(outcome, DNSError):
                 # With no delay, still take what has landed already.
                 deadline = loop.time() + max(delay, 0)
-        return self._compose(host, local, got, gather)
+        return self._compose(host, local, got, gather, family)
 
     async def stream(self, host: str, family: int, local: Local
                      ) -> AsyncIterator[tuple[Address, ...]]:
@@ -140,9 +143,9 @@ class Lookup:
         ``landed``: ``r`` was just fetched (fresh even with a TTL of 0). Why stale
         addresses were served goes into ``stale``.
         """
-        fam = socket.AddressFamily(r.family)
         if r.kind == POSITIVE and r.error is None and (landed or now < r.expires):
-            return tuple(Address(ip, fam, int(r.ttl)) for ip in r.addrs)
+            return r.answer()
+        fam = socket.AddressFamily(r.family)
         if r.stale_addrs(now):
             if stale is not None:
                 stale.append(reason or ("failed" if r.kind != POSITIVE else "refreshing"))
@@ -150,8 +153,8 @@ class Lookup:
         assert r.error is not None
         return r.error
 
-    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome], gather: _Gather
-                 ) -> tuple[Address, ...]:
+    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome], gather: _Gather,
+                 family: int = AF_UNSPEC) -> tuple[Address, ...]:
         addrs = [a for out in got.values() if not isinstance(out, DNSError) for a in out]
         if gather.kind:
             # Once per lookup: stale if any family was, else a hit, miss or local.
@@ -163,8 +166,17 @@ class Lookup:
         if addrs:
             if not local.sort:
                 return tuple(addrs)
-            ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
             entry = self._cache.get(local.name)
+            if entry is not None and not entry.failed:
+                # What just landed is usually what the cache's view holds, already
+                # ordered (RFC 6724 never ties across families, so the order the
+                # families landed in cannot change it).
+                view = entry.views.get(family)
+                if view is not None and len(view.addrs) == len(addrs) and (
+                        view.addrs[0] == addrs[0] if len(addrs) == 1
+                        else set(view.addrs) == set(addrs)):
+                    return view.addrs
+            ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
             if entry is not None and entry.failed:
                 now = self._sched.clock()
                 ordered = demote(ordered, {ip for ip, u in entry.failed.items() if u > now})
@@ -176,10 +188,16 @@ class Lookup:
 
 
 class _Gather:
-    """The per-family outcomes of one lookup, handed out as they become known."""
+    """The per-family outcomes of one lookup, handed out as they become known.
 
-    __slots__ = ("_alone", "_lookup", "_ready", "_stale_at", "_waits", "_with_addrs",
-                 "kind", "stale")
+    Waiting is one future per wait, woken by the scheduler as the queries land
+    (``Scheduler.listen``: no loop hop) and by a loop timer; ``asyncio.wait`` cost
+    a waiter, a callback per future added and removed, and a timeout handle on
+    every call, twice per lookup.
+    """
+
+    __slots__ = ("_alone", "_delay", "_got", "_hooked", "_lookup", "_ready", "_stale_at",
+                 "_timer", "_waiter", "_waits", "_with_addrs", "kind", "stale")
 
     def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
@@ -190,18 +208,83 @@ class _Gather:
         self._waits: dict[asyncio.Future[Record], Plan] = {}
         self._alone: dict[asyncio.Future[Record], Plan] = {}
         self._stale_at: dict[asyncio.Future[Record], float] = {}
+        self._waiter: asyncio.Future[None] | None = None
         self._with_addrs = False
+        self._got: dict[int, Outcome] | None = None  # set while settle() waits
+        self._timer: asyncio.TimerHandle | None = None
+        self._delay = 0.0
+        self._hooked = False  # the scheduler calls _wake as each query lands
         loop = asyncio.get_running_loop() if plans else None
         for plan in plans:
-            assert plan.fut is not None
+            fut = plan.fut
+            assert fut is not None
             if plan.mode == ALONE:
-                self._alone[plan.fut] = plan
+                self._alone[fut] = plan
             else:
-                self._waits[plan.fut] = plan
+                self._waits[fut] = plan
                 if plan.mode == STALE:
                     assert loop is not None
-                    self._stale_at[plan.fut] = (
-                        loop.time() + lookup._config.stale_answer_timeout)
+                    self._stale_at[fut] = loop.time() + lookup._config.stale_answer_timeout
+
+    def _wake(self, fut: object = None) -> None:
+        """A query landed (``fut``) or a timer ran out (no argument)."""
+        got = self._got
+        if got is not None and fut is not None:
+            # settle(): take the outcome here, even after the caller was woken
+            # but before it ran, and wake the caller only when done.
+            if fut not in self._waits:
+                return
+            assert isinstance(fut, asyncio.Future)
+            fam, outcome = self._take(fut)
+            got[fam] = outcome
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                return
+            if not self._waits:
+                waiter.set_result(None)
+            elif self._timer is None and not isinstance(outcome, DNSError) and outcome:
+                if self._delay <= 0:
+                    waiter.set_result(None)
+                else:
+                    loop = waiter.get_loop()
+                    self._timer = loop.call_at(loop.time() + self._delay, self._wake)
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _hook(self) -> None:
+        if self._hooked:
+            return
+        self._hooked = True
+        sched = self._lookup._sched
+        for fut in (*self._waits, *self._alone):
+            if not fut.done():
+                sched.listen(fut, self._wake)
+
+    def only_waits(self) -> bool:
+        """True if every family waits for a query still out (no stale, no fallback)."""
+        return (not self._ready and not self._alone and not self._stale_at
+                and bool(self._waits) and not any(f.done() for f in self._waits))
+
+    async def settle(self, delay: float) -> dict[int, Outcome]:
+        """Every family's outcome, or those in by ``delay`` after the first addresses.
+
+        Only when ``only_waits()``: the queries' callbacks take the outcomes, so
+        the caller is woken once, not once per family.
+        """
+        got: dict[int, Outcome] = {}
+        self._got, self._delay = got, delay
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._hook()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = self._got = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        return got
 
     def has_ready(self) -> bool:
         return bool(self._ready)
@@ -213,10 +296,11 @@ class _Gather:
 
     async def next(self, timeout: float | None) -> tuple[int, Outcome] | _End | None:
         """The next family's outcome; None when ``timeout`` passed first; _DONE at the end."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        loop: asyncio.AbstractEventLoop | None = None
+        deadline = None
         while True:
-            for fut in [f for f in self._waits if f.done()]:
+            waits = self._waits
+            for fut in [f for f in waits if f.done()]:
                 self._ready.append(self._take(fut))
             if self._ready:
                 fam, outcome = self._ready.pop(0)
@@ -224,10 +308,14 @@ class _Gather:
                     self._with_addrs = True
                 return fam, outcome
             if not self._with_addrs and self._alone:
-                self._waits.update(self._alone)
+                waits.update(self._alone)
                 self._alone.clear()
-            if not self._waits:
+                continue  # an alone query may have landed already
+            if not waits:
                 return _DONE
+            if loop is None:
+                loop = asyncio.get_running_loop()
+                deadline = None if timeout is None else loop.time() + timeout
             now = loop.time()
             wake = deadline
             for at in self._stale_at.values():
@@ -236,12 +324,16 @@ class _Gather:
                 if self._expire_stale(now) or deadline is None or deadline > now:
                     continue
                 return None
-            done, _ = await asyncio.wait(
-                self._waits, timeout=None if wake is None else wake - now,
-                return_when=asyncio.FIRST_COMPLETED)
-            for fut in done:
-                self._ready.append(self._take(fut))
-            if not done:
+            waiter = self._waiter = loop.create_future()
+            self._hook()
+            timer = None if wake is None else loop.call_at(wake, self._wake)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not any(f.done() for f in waits):
                 self._expire_stale(loop.time())
 
     def _expire_stale(self, now: float) -> bool:

@@ -3,9 +3,10 @@
 Hand-written because no library does it for addresses we resolved ourselves:
 glibc and c-ares sort only inside their own ``getaddrinfo``, and
 aiohappyeyeballs interleaves addrinfo tuples but never sorts. The source
-address of each destination comes from a UDP ``connect()`` (no packet is sent)
-and is cached per destination, so run the sort when an answer is stored in a
-cache, not on every lookup.
+address of each destination comes from a UDP ``connect()`` (no packet is sent,
+nothing waits) on a reused socket, and the destination's whole sort key is cached with it for a
+minute, so sorting a known destination is a dict lookup; still, run the sort
+when an answer is stored in a cache, not on every lookup.
 
 Rules 3, 4 and 7 need facts a socket does not tell us (deprecated, home,
 native) and are skipped, as Go does. Rule 9 applies to IPv6 only, also as Go
@@ -15,11 +16,15 @@ does: on IPv4 it pins every client to the round-robin address nearest its own.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import sys
 import threading
 import time
-from collections.abc import Container, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Container, Mapping, Sequence
 from itertools import zip_longest
+from typing import Any
 
 from ._types import Address
 
@@ -50,8 +55,9 @@ _POLICY_TABLE = sorted(
 
 _ROUTE_TTL = 60.0
 _ROUTE_CACHE_SIZE = 4096
-# destination IP -> (expiry on the monotonic clock, source IP or None if no route)
-_routes: dict[str, tuple[float, str | None]] = {}
+# destination IP -> (expiry on the monotonic clock, source IP or None if no route,
+# the destination's sort key given that source)
+_routes: OrderedDict[str, tuple[float, str | None, tuple[int, ...]]] = OrderedDict()
 _routes_lock = threading.Lock()  # resolvers on several threads' loops share it
 
 
@@ -60,7 +66,15 @@ def sort_destinations(addrs: Sequence[Address]) -> list[Address]:
     if len(addrs) < 2:
         return list(addrs)
     now = time.monotonic()
-    return _sort_with_sources(addrs, {a.host: _source_for(a.host, now) for a in addrs})
+    routes = _routes
+
+    def key(addr: Address) -> tuple[int, ...]:
+        entry = routes.get(addr.host)
+        if entry is None or entry[0] <= now:
+            entry = _learn(addr.host, now)
+        return entry[2]
+
+    return sorted(addrs, key=key)
 
 
 def _sort_with_sources(
@@ -135,17 +149,55 @@ def _source_for(dest: str, now: float) -> str | None:
     entry = _routes.get(dest)
     if entry is not None and entry[0] > now:
         return entry[1]
+    return _learn(dest, now)[1]
+
+
+def _learn(dest: str, now: float) -> tuple[float, str | None, tuple[int, ...]]:
+    """Probe ``dest``'s source and cache it with ``dest``'s sort key."""
     source = _probe_source(dest)
+    entry = (now + _ROUTE_TTL, source,
+             _rank(_to_int(dest), None if source is None else _to_int(source)))
     with _routes_lock:
         _routes.pop(dest, None)  # re-insert at the end: eviction drops the oldest
         if len(_routes) >= _ROUTE_CACHE_SIZE:
-            del _routes[next(iter(_routes))]
-        _routes[dest] = (now + _ROUTE_TTL, source)
-    return source
+            # OrderedDict: a plain dict's first key is found by walking past
+            # every slot deleted before it, which grows with the evictions.
+            _routes.popitem(last=False)
+        _routes[dest] = entry
+    return entry
 
 
 def _probe_source(dest: str) -> str | None:
     family = socket.AF_INET6 if ":" in dest else socket.AF_INET
+    if _disconnect is None:
+        return _probe_fresh(dest, family)
+    global _probe_pid
+    with _probe_lock:
+        if _probe_pid != os.getpid():
+            _probe_socks.clear()  # inherited through fork(): the parent's to use
+            _probe_pid = os.getpid()
+        sock = _probe_socks.get(family)
+        if sock is None:
+            try:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+            except OSError:  # no IPv6 at all
+                return None
+            sock.setblocking(False)
+            _probe_socks[family] = sock
+        try:
+            sock.connect((dest, 9))
+            source: str | None = sock.getsockname()[0]
+        except OSError:  # ENETUNREACH, EADDRNOTAVAIL...
+            source = None
+        # A connected UDP socket keeps its source when connected again:
+        # dissolve the association so the next probe picks afresh.
+        if _disconnect(sock.fileno(), _UNSPEC_ADDR, len(_UNSPEC_ADDR)) != 0:
+            del _probe_socks[family]
+            sock.close()
+    return source
+
+
+def _probe_fresh(dest: str, family: int) -> str | None:
     try:
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             # Non-blocking: a UDP connect() only picks a route and a source (no
@@ -158,10 +210,41 @@ def _probe_source(dest: str) -> str | None:
     return source
 
 
+def _libc_connect() -> Callable[[int, Any, int], int] | None:
+    """libc's connect(), to dissolve a UDP association (Linux), or None.
+
+    Python's ``socket.connect`` cannot pass an AF_UNSPEC address, the one way
+    to disconnect a UDP socket; a fresh socket per probe cost 3-4x as much.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        func: Callable[[int, Any, int], int] = ctypes.CDLL(None, use_errno=True).connect
+    except (ImportError, OSError, AttributeError):
+        return None
+    return func
+
+
+# One probe socket per family, reused (see _libc_connect); _probe_pid notices a
+# fork: the child must not connect the parent's sockets.
+_disconnect = _libc_connect()
+_UNSPEC_ADDR = bytes(16)  # a sockaddr whose family is AF_UNSPEC (0)
+_probe_socks: dict[int, socket.socket] = {}
+_probe_pid = 0
+_probe_lock = threading.Lock()
+
+
 def clear_route_cache() -> None:
     """Forget every probed source address (call when the network changed)."""
     with _routes_lock:
         _routes.clear()
+    with _probe_lock:
+        socks = list(_probe_socks.values()) if _probe_pid == os.getpid() else []
+        _probe_socks.clear()
+    for sock in socks:
+        sock.close()
 
 
 def interleave(addrs: Sequence[Address], first_family_count: int = 1) -> list[Address]:
@@ -179,6 +262,8 @@ def interleave(addrs: Sequence[Address], first_family_count: int = 1) -> list[Ad
 
 def order(addrs: Sequence[Address], first_family_count: int = 1) -> list[Address]:
     """Sort by RFC 6724, then interleave families by RFC 8305."""
+    if len(addrs) <= 2:  # interleaving two addresses leaves them as they are
+        return sort_destinations(addrs)
     return interleave(sort_destinations(addrs), first_family_count)
 
 

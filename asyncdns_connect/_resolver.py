@@ -185,8 +185,7 @@ class Resolver:
                 now = self._clock()
                 if now < view.expires:
                     return self._hit(entry, view, family, now)
-        local = await self._start(host, family)
-        return await self._lookup.resolve(host, family, local)
+        return await self._lookup.resolve(host, family, await self._start(host, family))
 
     async def stream(self, host: str, family: int = AF_UNSPEC
                      ) -> AsyncIterator[tuple[Address, ...]]:
@@ -246,7 +245,8 @@ class Resolver:
             if first is not None:
                 await first
         local = self._sources.find(host)
-        if not all(fam in local.found for fam in FAMILIES[family]):
+        found = local.found
+        if not found or not all(fam in found for fam in FAMILIES[family]):
             self._bind()
         return local
 

@@ -86,6 +86,9 @@ class Scheduler:
         self.policy = policy
         self.fetcher = fetcher
         self.inflight: dict[tuple[str, int], asyncio.Future[Record]] = {}
+        # Called as soon as an in-flight future gets its Record (see listen).
+        self._listeners: dict[asyncio.Future[Record],
+                              list[Callable[[asyncio.Future[Record]], None]]] = {}
 
     # -- asking DNS --------------------------------------------------------------
 
@@ -103,25 +106,55 @@ class Scheduler:
         fetcher = self.fetcher
         assert fetcher is not None, "bind a fetcher first"
         started = self.clock()
+        if getattr(fetcher, "calls_back", False):
+            # In flight before asking: a closed engine answers at once.
+            fut = self.inflight[key] = asyncio.get_running_loop().create_future()
+            fetcher.fetch(name, family,  # type: ignore[call-arg]
+                          on_reply=functools.partial(self._landed, key, fut, started))
+            return fut
         reply = fetcher.fetch(name, family)
         fut = reply.get_loop().create_future()
         self.inflight[key] = fut
-        reply.add_done_callback(functools.partial(self._landed, key, fut, started))
+        reply.add_done_callback(functools.partial(self._reply_done, key, fut, started))
         return fut
 
-    def _landed(self, key: tuple[str, int], fut: asyncio.Future[Record], started: float,
-                reply: asyncio.Future[Reply]) -> None:
-        if self.inflight.get(key) is fut:
-            del self.inflight[key]
+    def _reply_done(self, key: tuple[str, int], fut: asyncio.Future[Record], started: float,
+                    reply: asyncio.Future[Reply]) -> None:
         if reply.cancelled():
             result = Reply(_E.ARES_ECANCELLED)
         elif reply.exception() is not None:  # a Fetcher breaking its promise
             result = Reply(_E.ARES_EBADRESP, reason=repr(reply.exception()))
         else:
             result = reply.result()
-        record = self.store(key[0], key[1], result, started)
+        self._landed(key, fut, started, result)
+
+    def _landed(self, key: tuple[str, int], fut: asyncio.Future[Record], started: float,
+                reply: Reply) -> None:
+        if self.inflight.get(key) is fut:
+            del self.inflight[key]
+        try:
+            record = self.store(key[0], key[1], reply, started)
+        except Exception as exc:  # a bug: report it, but never leave waiters hanging
+            fut.get_loop().call_exception_handler(
+                {"message": "storing a DNS reply failed", "exception": exc})
+            record = self._unkept(key[0], key[1], _error(key[0], Reply(
+                _E.ARES_EBADRESP, reason=f"internal error: {exc!r}")))
         if not fut.done():
             fut.set_result(record)
+            self._notify(fut)
+
+    def listen(self, fut: asyncio.Future[Record],
+               callback: Callable[[asyncio.Future[Record]], None]) -> None:
+        """Call ``callback(fut)`` right when the pending ``fut`` is given its Record.
+
+        For the lookup layer: unlike a done callback, no loop hop. ``callback``
+        must not ask DNS (it may run inside the engine's callback).
+        """
+        self._listeners.setdefault(fut, []).append(callback)
+
+    def _notify(self, fut: asyncio.Future[Record]) -> None:
+        for callback in self._listeners.pop(fut, ()):
+            callback(fut)
 
     def close(self) -> None:
         """Give every waiter a ResolverClosedError record; forget what is in flight."""
@@ -130,10 +163,13 @@ class Scheduler:
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(self._unkept(name, family,
                                             ResolverClosedError.for_host(name, "resolver closed")))
+                self._notify(fut)
+        self._listeners.clear()
 
     def forget_inflight(self) -> None:
         """Drop queries of another loop (after a rebind or fork); their callers are gone."""
         self.inflight = {}
+        self._listeners = {}
 
     # -- what to keep --------------------------------------------------------------
 

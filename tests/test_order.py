@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -195,6 +198,42 @@ def test_route_cache_expires_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     assert calls[-1] == "192.0.2.1"
     _order._source_for("192.0.2.3", 1061.0)  # full: the oldest (192.0.2.2) goes
     assert list(_order._routes) == ["192.0.2.1", "192.0.2.3"]
+
+
+@pytest.fixture
+def second_source() -> Iterator[str]:
+    """A second local address, 198.18.0.1, the source for 198.19.0.0/16 (jail only)."""
+    ip = shutil.which("ip")
+    if os.environ.get("NETJAIL_INSIDE") != "1" or ip is None or os.geteuid() != 0:
+        pytest.skip("needs root inside netjail's own network namespace and iproute2")
+    steps = (["addr", "add", "198.18.0.1/32", "dev", "lo"],
+             ["route", "add", "198.19.0.0/16", "dev", "lo", "src", "198.18.0.1"])
+    for step in steps:
+        subprocess.run([ip, *step], check=True)
+    try:
+        yield "198.18.0.1"
+    finally:
+        subprocess.run([ip, "route", "del", "198.19.0.0/16"], check=False)
+        subprocess.run([ip, "addr", "del", "198.18.0.1/32", "dev", "lo"], check=False)
+
+
+def test_reused_probe_socket_finds_each_destinations_source(second_source: str) -> None:
+    # A UDP socket connected again keeps its first source unless disconnected.
+    assert _order._probe_source("127.0.0.1") == "127.0.0.1"
+    assert _order._probe_source("198.19.0.7") == second_source
+    assert _order._probe_source("192.0.2.1") is None  # no route
+    assert _order._probe_source("127.0.0.1") == "127.0.0.1"
+    assert _order._probe_source("198.19.0.8") == second_source
+
+
+def test_probe_sockets_closed_with_the_route_cache() -> None:
+    _order._probe_source("127.0.0.1")
+    fds = len(os.listdir("/proc/self/fd"))
+    for i in range(50):
+        _order._probe_source(f"127.0.0.{i + 1}")
+    assert len(os.listdir("/proc/self/fd")) == fds  # one socket per family, reused
+    clear_route_cache()
+    assert len(os.listdir("/proc/self/fd")) <= fds - int(_order._disconnect is not None)
 
 
 def test_probe_source_unusable_is_none() -> None:
