@@ -70,6 +70,9 @@ class Lookup:
             if deadline is None and not isinstance(outcome, DNSError):
                 # With no delay, still take what has landed already.
                 deadline = loop.time() + max(delay, 0)
+                # An expired family whose refresh is slow answers stale by then,
+                # rather than being left out of the answer.
+                gather.hurry_stale(deadline)
         return self._compose(host, local, got, gather)
 
     async def stream(self, host: str, family: int, local: Local
@@ -93,6 +96,9 @@ class Lookup:
                 break
             if deadline is None:
                 deadline = loop.time() + delay
+                gather.hurry_stale(deadline)
+        # A family still refreshing gets the Resolution Delay too, then joins stale.
+        gather.hurry_stale(loop.time() + max(delay, 0))
         yield self._compose(host, local, got, gather)
         while not isinstance(event := await gather.next(None), _End):
             assert event is not None
@@ -243,6 +249,18 @@ class _Gather:
                 self._ready.append(self._take(fut))
             if not done:
                 self._expire_stale(loop.time())
+
+    def hurry_stale(self, at: float) -> None:
+        """Answer stale no later than ``at`` (loop time) for families still refreshing.
+
+        Once another family has addresses, a slow refresh must not keep its
+        family's stale addresses out of the answer (a broken IPv6 path with an
+        expired A would leave nothing that connects).
+        """
+        stale_at = self._stale_at
+        for fut, when in stale_at.items():
+            if when > at:
+                stale_at[fut] = at
 
     def _expire_stale(self, now: float) -> bool:
         """Answer stale for families whose refresh took longer than allowed."""

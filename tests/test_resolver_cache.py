@@ -421,6 +421,31 @@ async def test_stale_served_after_client_response_timer(dns_server: DNSServer) -
         assert r.stats().misses == 1
 
 
+async def test_stale_family_joins_when_the_other_family_is_fresh(
+        dns_server: DNSServer) -> None:
+    # The A expired and its refresh is lost; the AAAA is still fresh. The answer
+    # must carry the stale A (after the Resolution Delay), not the AAAA alone:
+    # on a broken IPv6 path the AAAA alone connects nowhere.
+    dns_server.add("mixed.test", "A", "192.0.2.1", ttl=1)
+    dns_server.add("mixed.test", "AAAA", "2001:db8::1", ttl=300)
+    async with make(dns_server, timeout=1.0, tries=2) as r:
+        assert ips(await r.resolve("mixed.test")) == ["192.0.2.1", "2001:db8::1"]
+        await asyncio.sleep(PAST_ONE_SECOND)
+        dns_server.fault("mixed.test", "A", Fault.drop())
+        start = time.monotonic()
+        addrs = await r.resolve("mixed.test")
+        assert ips(addrs) == ["192.0.2.1", "2001:db8::1"]
+        assert time.monotonic() - start < 1.0  # not the 1.8 s client response timer
+        assert [a.ttl for a in addrs if a.family == AF_INET] == [30]  # served stale
+        assert r.stats().stale == 1
+        # The streaming feed (the connection race) gets the stale A too, at once
+        # after the AAAA rather than at 1.8 s.
+        start = time.monotonic()
+        batches = [ips(b) async for b in r.stream("mixed.test")]
+        assert sorted(ip for b in batches for ip in b) == ["192.0.2.1", "2001:db8::1"]
+        assert time.monotonic() - start < 1.0
+
+
 async def test_stale_not_served_past_stale_ttl(dns_server: DNSServer) -> None:
     dns_server.add_host("www.test", "192.0.2.1", ttl=1)
     async with make(dns_server, stale_ttl=0.2) as r:
