@@ -44,8 +44,10 @@ class ResolverConfig:
       the background; the lead is at least three times the name's observed query
       time, so the refresh lands before expiry. ``stale_ttl``: how long an expired
       answer may still be served while its refresh is in flight or failing
-      (RFC 8767); ``stale_answer_timeout``: how long a lookup of an expired name
-      waits for the refresh before answering stale (RFC 8767's 1.8 s).
+      (RFC 8767); ``stale_answer_timeout``: the longest a lookup of an expired name
+      waits for the refresh before answering stale (RFC 8767's 1.8 s); it answers
+      stale sooner once the refresh is late for that name (three times its usual
+      query time plus 0.3 s) or another family already has addresses.
       ``failed_address_ttl``: how long an address reported as failing
       (``Resolver.report_failure``) goes last for its host.
 

@@ -5,7 +5,9 @@ wait for; this module decides how long a caller waits (RFC 8305): once one
 family has addresses, the others get ``resolution_delay`` more; a family whose
 last query failed (SERVFAIL, timeout...) is only waited for when no family has
 addresses; a family whose refresh is in flight answers from its expired entry;
-one whose refresh is not answered within ``stale_answer_timeout`` answers stale.
+one whose refresh is late answers stale: after three times the name's usual
+query time plus 0.3 s, at most ``stale_answer_timeout`` (RFC 8767's 1.8 s), and
+once another family has addresses, after the Resolution Delay.
 ``stream`` yields AAAA at once, A after at most the Resolution Delay, and a
 family that answers later as a later batch.
 """
@@ -33,6 +35,9 @@ AF_INET6 = socket.AF_INET6
 AF_UNSPEC = socket.AF_UNSPEC
 
 Outcome = tuple[Address, ...] | DNSError
+# A refresh not answered within 3x the name's query time plus 0.3 s is late.
+_STALE_FACTOR = 3.0
+_STALE_SLACK = 0.3
 
 
 class _End:
@@ -127,6 +132,19 @@ class Lookup:
                 "local" if any(fam in local.found for fam in FAMILIES[family]) else "hits")
         return _Gather(self, ready, plans, stale, kind)
 
+    def stale_wait(self, r: Record) -> float:
+        """How long a lookup of expired ``r`` waits for its refresh before answering stale.
+
+        RFC 8767's client response timer (``stale_answer_timeout``, 1.8 s) at most,
+        but no longer than the name's own query time allows (``_STALE_FACTOR`` times
+        it plus ``_STALE_SLACK``, enough for one retransmission of a lost packet):
+        a refresh that is that late is lost or stuck upstream, and every caller
+        of an expired name would otherwise wait the full timer while the upstream
+        is down.
+        """
+        return min(self._config.stale_answer_timeout,
+                   _STALE_SLACK + _STALE_FACTOR * r.latency)
+
     def _local(self, host: str, family: int, ips: tuple[str, ...], policed: bool) -> Outcome:
         addrs = tuple(Address(ip, socket.AddressFamily(family), 0) for ip in ips)
         if not addrs:
@@ -206,8 +224,8 @@ class _Gather:
                 self._waits[plan.fut] = plan
                 if plan.mode == STALE:
                     assert loop is not None
-                    self._stale_at[plan.fut] = (
-                        loop.time() + lookup._config.stale_answer_timeout)
+                    assert plan.record is not None
+                    self._stale_at[plan.fut] = loop.time() + lookup.stale_wait(plan.record)
 
     def has_ready(self) -> bool:
         return bool(self._ready)

@@ -14,7 +14,8 @@ fetcher. Per (name, family):
   ``prefetch_fraction`` of the TTL, at most half the TTL);
 - an expired answer is served while its refresh is in flight or failing, until
   ``stale_ttl`` (RFC 8767); a lookup that finds nothing in flight waits for its
-  refresh at most ``stale_answer_timeout`` before answering stale.
+  refresh at most ``stale_answer_timeout`` before answering stale (less when the
+  refresh is late for the name: ``Lookup.stale_wait``).
 
 ``plan`` tells the lookup layer, per family, what it may answer now and which
 query (if any) to wait for.
