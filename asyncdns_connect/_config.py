@@ -20,8 +20,9 @@ class ResolverConfig:
     Where to ask:
       ``nameservers``: ``"ip"``, ``"ip:port"`` or ``"[v6]:port"`` strings, or None for
       the system configuration (which also gives the search list and ndots).
-      ``timeout``: seconds one try waits at one server (None: the system's, else 2);
-      ``tries``: tries per server (None: the system's, else 2); a lookup ends after
+      ``timeout``: seconds one try waits at one server (None: with the system's
+      nameservers, resolv.conf's ``timeout:`` if set, else 2); ``tries``: tries per
+      server (None: likewise ``attempts:``, else 2); a lookup ends after
       at most timeout x tries x servers (docs/engine.md). ``rotate``: spread queries
       over the servers. ``max_concurrent_queries``: queries in flight at once; more
       wait their turn.
