@@ -35,7 +35,7 @@ import httpx
 from .._errors import DNSError
 from ..testing import FieldHost, make_population
 
-__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "summarize"]
+__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "separate_late", "summarize"]
 
 CLIENTS = {
     "aiohttp-threaded": "aiohttp default",
@@ -45,6 +45,8 @@ CLIENTS = {
     "httpx-ours": "httpx + ours",
 }
 OURS = ("aiohttp-ours", "httpx-ours")
+LOST = "dns:upstream-answering"
+LATE = "dns:upstream-late"
 REQUEST_TIMEOUT = 10.0
 
 
@@ -91,6 +93,8 @@ class Tally:
     connects: list[float] = field(default_factory=list)
     distinct: set[str] = field(default_factory=set)
     past_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
+    # (host name, time) of each DNS failure of an existing name outside the windows
+    lost: list[tuple[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     cpu_s: float = 0.0
     resolver_stats: dict[str, Any] | None = None
@@ -115,7 +119,7 @@ def _classify(exc: BaseException, host: FieldHost, spans: _Windows) -> str:
         return reason
     if not host.exists:
         return "dns:nx"
-    return "dns:upstream-failing" if time.monotonic() in spans else "dns:upstream-answering"
+    return "dns:upstream-failing" if time.monotonic() in spans else LOST
 
 
 class _Windows:
@@ -270,7 +274,10 @@ async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
                     except Exception as exc:  # a failed request is a result
                         if stopping:  # a client turned our cancellation into a timeout
                             return
-                        tally.failed[_classify(exc, host, spans)] += 1
+                        why = _classify(exc, host, spans)
+                        tally.failed[why] += 1
+                        if why == LOST:
+                            tally.lost.append((host.name, time.monotonic()))
                     else:
                         tally.ok[host.kind] += 1
                     advance()
@@ -316,7 +323,8 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "id": client, "client": CLIENTS[client],
         "requests": total, "ok": ok, "failed": failed,
         "failures": dict(sorted(tally.failed.items())),
-        "lost_to_dns": tally.failed["dns:upstream-answering"],
+        "lost_to_dns": tally.failed[LOST],
+        "lost_events": [[n, round(t, 4)] for n, t in tally.lost],
         "ok_by_kind": dict(sorted(tally.ok.items())),
         "seconds": round(tally.seconds, 2),
         "requests_per_s": round(total / tally.seconds, 1) if tally.seconds else None,
@@ -331,3 +339,34 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
                      "upstream_failing": tally.past_ttl["fault"]},
         "resolver_stats": tally.resolver_stats,
     }
+
+
+def separate_late(summary: dict[str, Any], late: list[Any], window: float) -> None:
+    """Move DNS failures the upstream caused by answering late out of "lost".
+
+    ``late``: the model's ``NetworkModel.late()`` rows (name, type, query time,
+    delay), answers that took at least the clients' timeout. A failure of a name
+    with such an answer to a query made up to ``window`` seconds before the
+    failure is the upstream's doing (no retransmission helps), counted as
+    ``dns:upstream-late``; what stays "lost" the network dropped and the client
+    did not recover.
+    """
+    slow: dict[str, list[float]] = {}
+    for name, _qtype, at, _delay in late:
+        slow.setdefault(name, []).append(at)
+    kept = []
+    moved = 0
+    for name, t in summary.pop("lost_events", []):
+        if any(t - window <= at <= t for at in slow.get(name.lower().rstrip("."), ())):
+            moved += 1
+        else:
+            kept.append([name, t])
+    summary["lost_events"] = kept
+    if moved:
+        failures = summary["failures"]
+        failures[LOST] -= moved
+        if not failures[LOST]:
+            del failures[LOST]
+        failures[LATE] = failures.get(LATE, 0) + moved
+        summary["failures"] = dict(sorted(failures.items()))
+        summary["lost_to_dns"] -= moved
