@@ -76,6 +76,8 @@ async def client_main(client: str, plan: _crawl.Plan, ports: dict[str, int]) -> 
     tally = await _crawl.crawl(client, plan, url, windows)  # type: ignore[arg-type]
     summary = _crawl.summarize(client, tally)
     summary["connects_s"] = [round(t, 5) for t in tally.connects]
+    summary["connects_by_kind_s"] = {k: [round(t, 5) for t in v]
+                                     for k, v in tally.connects_by_kind.items()}
     print(json.dumps(summary), flush=True)
 
 
@@ -147,7 +149,15 @@ def merge(passes: list[dict[str, Any]]) -> dict[str, Any]:
                                      if out["distinct_hosts"] else None)
     out["server_cpu_share"] = round(sum(p["server_cpu_share"] for p in passes) / len(passes),
                                     2)
-    out["passes"] = [{k: v for k, v in p.items() if k != "connects_s"} for p in passes]
+    by_kind: dict[str, list[float]] = {}
+    for p in passes:
+        for kind, times in p["connects_by_kind_s"].items():
+            by_kind.setdefault(kind, []).extend(times)
+    out["connect_ms_by_kind"] = {
+        kind: {"n": len(v), "p50": _crawl.pct(v, 0.5), "p95": _crawl.pct(v, 0.95)}
+        for kind, v in sorted(by_kind.items())}
+    out["passes"] = [{k: v for k, v in p.items()
+                      if k not in ("connects_s", "connects_by_kind_s")} for p in passes]
     return out
 
 
@@ -208,6 +218,18 @@ def _failures(r: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
+def _by_kind(res: dict[str, Any]) -> str:
+    kinds = sorted({k for r in res.values() for k in r["connect_ms_by_kind"]})
+    rows = []
+    for kind in kinds:
+        row = [kind]
+        for r in res.values():
+            v = r["connect_ms_by_kind"].get(kind)
+            row.append(f"{c.num(v['p50'])} / {c.num(v['p95'])}" if v else "-")
+        rows.append(row)
+    return c.md_table(["kind"] + [r["client"] for r in res.values()], rows)
+
+
 def _per_mille(r: dict[str, Any]) -> float:
     return 1000 * r["lost_to_dns"] / max(1, r["requests"])
 
@@ -263,6 +285,10 @@ def markdown(data: dict[str, Any]) -> str:
         "which also keeps TTL-0 names and so sends fewer queries for them; our stale "
         "answers), while the upstream was up / failing. servers' CPU: "
         "the model's process (DNS and HTTP) in share of one CPU while the client ran.",
+        "",
+        "Connect time by kind of host, p50 / p95 ms (new connections, DNS included):",
+        "",
+        _by_kind(res),
         "",
         "## Targets (for the product; today's figures as measured)",
         "",

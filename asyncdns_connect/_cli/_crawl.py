@@ -91,6 +91,8 @@ class Tally:
     ok: collections.Counter[str] = field(default_factory=collections.Counter)
     failed: collections.Counter[str] = field(default_factory=collections.Counter)
     connects: list[float] = field(default_factory=list)
+    connects_by_kind: dict[str, list[float]] = field(
+        default_factory=lambda: collections.defaultdict(list))
     distinct: set[str] = field(default_factory=set)
     past_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
     # (host name, time) of each DNS failure of an existing name outside the windows
@@ -144,7 +146,9 @@ def _aiohttp_trace(tally: Tally, windows: _Windows) -> aiohttp.TraceConfig:
         ctx.create_started = time.monotonic()
 
     async def create_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        tally.connects.append(time.monotonic() - ctx.create_started)
+        took = time.monotonic() - ctx.create_started
+        tally.connects.append(took)
+        tally.connects_by_kind[ctx.trace_request_ctx["host"].kind].append(took)
 
     async def dns_end(_s: Any, _ctx: SimpleNamespace, params: Any) -> None:
         resolved_at[params.host] = time.monotonic()
@@ -212,7 +216,9 @@ async def _httpx(client: str, tally: Tally, resolver: Any) -> AsyncIterator[Fetc
                 if event == "connection.connect_tcp.started":
                     started.append(time.monotonic())
                 elif event == "connection.connect_tcp.complete" and started:
-                    tally.connects.append(time.monotonic() - started[0])
+                    took = time.monotonic() - started[0]
+                    tally.connects.append(took)
+                    tally.connects_by_kind[host.kind].append(took)
 
             headers = {"Connection": "close"} if close else None
             resp = await session.get(url, headers=headers, extensions={"trace": trace})
@@ -332,6 +338,9 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "new_connections": len(tally.connects),
         "connect_ms": {"p50": pct(tally.connects, 0.5), "p95": pct(tally.connects, 0.95),
                        "p99": pct(tally.connects, 0.99)},
+        "connect_ms_by_kind": {
+            kind: {"n": len(v), "p50": pct(v, 0.5), "p95": pct(v, 0.95)}
+            for kind, v in sorted(tally.connects_by_kind.items())},
         "distinct_hosts": len(tally.distinct),
         "cpu_s": round(tally.cpu_s, 2),
         "cpu_ms_per_request": round(1000 * tally.cpu_s / total, 3) if total else None,
