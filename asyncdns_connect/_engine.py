@@ -75,6 +75,8 @@ _SERVER_TROUBLE = frozenset({
     _ETIMEOUT, pycares.errno.ARES_ESERVFAIL, pycares.errno.ARES_EREFUSED,
     pycares.errno.ARES_ECONNREFUSED, pycares.errno.ARES_ENOTIMP, pycares.errno.ARES_EFORMERR,
     _EBADRESP})
+_NO_REPLY = frozenset({_ETIMEOUT, _ECANCELLED, _EDESTRUCTION,
+                       pycares.errno.ARES_ECONNREFUSED})
 _RAW_EXTRA = frozenset({"flags", "udp_port", "tcp_port", "local_ip", "local_dev",
                         "socket_send_buffer_size", "socket_receive_buffer_size"})
 
@@ -220,6 +222,9 @@ class Engine:
         self._servers: list[str] | None = list(options.servers) if options.servers else None
         self._closed = False
         self.queries_sent = 0
+        # Replies received from any server (the scheduler drops a remembered
+        # timeout once the upstream answers again).
+        self.answers = 0
         # The fetch channels: one per server.
         self._conns: list[_Conn] = []
         self._first = 0                         # the server lookups start at
@@ -450,12 +455,13 @@ class Engine:
             return
         when = min(now + self._timeout, fetch.deadline)
         self._due(when, token, _TRY_END)
-        if conn.srtt:
-            # Like c-ares: a packet is presumed lost after 5x the server's round
-            # trip (at least 250 ms). Unlike c-ares, the first query stays open.
-            resend_at = now + max(_MIN_RESEND, 5 * conn.srtt)
-            if resend_at < when:
-                self._due(resend_at, token, _RESEND)
+        # Like c-ares: a packet is presumed lost after 5x the server's round trip
+        # (at least 250 ms). Unlike c-ares, the first query stays open. The round
+        # trip is read when the resend falls due, so a burst sent before the server
+        # first answered gets one too.
+        resend_at = now + max(_MIN_RESEND, 5 * conn.srtt)
+        if resend_at < when:
+            self._due(resend_at, token, _RESEND)
 
     def _due(self, when: float, token: int, kind: int) -> None:
         heapq.heappush(self._dues, (when, token, kind))
@@ -484,6 +490,8 @@ class Engine:
             return
         self._forget(token)
         fetch, conn, asked, sent = entry
+        if status not in _NO_REPLY:
+            self.answers += 1
         if status != _ECANCELLED:
             rtt = self._loop.time() - sent
             conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
@@ -592,6 +600,13 @@ class Engine:
             elif token != fetch.latest:
                 continue
             elif kind == _RESEND:
+                if not conn.srtt:
+                    continue  # the server never answered: nothing says a packet was lost
+                at = entry[3] + max(_MIN_RESEND, 5 * conn.srtt)
+                if at > now:
+                    if at < min(entry[3] + self._timeout, fetch.deadline):
+                        heapq.heappush(dues, (at, token, _RESEND))
+                    continue
                 self._send(fetch, conn)
             else:
                 # The latest try waited timeout; earlier tries stay open: whichever

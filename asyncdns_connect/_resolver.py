@@ -190,7 +190,8 @@ class Resolver:
             view = entry.views.get(family)
             if view is not None:
                 now = self._clock()
-                if now < view.expires:
+                if now < view.expires and (view.error is None
+                                           or not self._sched.retry_failure(entry.name, family)):
                     return self._hit(entry, view, family, now)
         local = await self._start(host, family)
         return await self._lookup.resolve(host, family, local)
@@ -211,7 +212,8 @@ class Resolver:
             view = entry.views.get(family)
             if view is not None:
                 now = self._clock()
-                if now < view.expires:
+                if now < view.expires and (view.error is None
+                                           or not self._sched.retry_failure(entry.name, family)):
                     yield self._hit(entry, view, family, now)
                     return
         local = await self._start(host, family)

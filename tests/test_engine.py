@@ -403,3 +403,23 @@ async def test_new_servers_take_over_the_lookups_in_flight(dns_server: DNSServer
         finally:
             engine.close()
     assert reply.addrs == ("192.0.2.44",)
+
+
+async def test_a_packet_lost_before_the_server_first_answered_is_sent_again(
+        dns_server: DNSServer) -> None:
+    # A crawler's first burst goes out before the server has answered anything;
+    # a lost packet in it must be retransmitted within the try like any other
+    # (resolv.conf's attempts:1 leaves no second try).
+    for i in range(20):
+        dns_server.add_host(f"burst{i}.test", "192.0.2.1")
+    dns_server.add_host("lost.test", "192.0.2.9")
+    dns_server.fault("lost.test", "A", Fault.drop())
+    async with make(dns_server, timeout=1.0, tries=1) as r:
+        lost = asyncio.ensure_future(r.resolve("lost.test", socket.AF_INET))
+        burst = [asyncio.ensure_future(r.resolve(f"burst{i}.test", socket.AF_INET))
+                 for i in range(20)]
+        await dns_server.wait_for_queries(1, "lost.test", "A")
+        dns_server.clear_faults()  # only the first packet was lost
+        await asyncio.gather(*burst)
+        assert [a.host for a in await lost] == ["192.0.2.9"]
+    assert dns_server.count("lost.test", "A") == 2

@@ -536,3 +536,25 @@ async def test_report_failure_moves_the_address_last(dns_server: DNSServer,
     assert [a.host for a in again][-1] == bad
     assert sorted(again) == sorted(first)
     assert dns_server.count("multi.test", "A") == 1
+
+
+async def test_a_timeout_is_forgotten_once_the_upstream_answers_again(
+        dns_server: DNSServer) -> None:
+    # An outage: lookups time out. Once the upstream answers again, a name whose
+    # lookup timed out is asked again at once, not failed from the failure memory
+    # (RFC 9520 still holds for replies that say the upstream fails: SERVFAIL).
+    dns_server.add_host("a.test", "192.0.2.1")
+    dns_server.add_host("b.test", "192.0.2.2")
+    async with make(dns_server, timeout=0.3, tries=1, failure_ttl=5,
+                    max_failure_ttl=5) as r:
+        dns_server.dead = True
+        with pytest.raises(DNSTimeoutError):
+            await r.resolve("a.test", AF_INET)
+        with pytest.raises(DNSTimeoutError):  # remembered while nothing answers
+            await r.resolve("a.test", AF_INET)
+        assert dns_server.count("a.test", "A") == 1
+        dns_server.dead = False
+        assert ips(await r.resolve("b.test", AF_INET)) == ["192.0.2.2"]
+        assert ips(await r.resolve("a.test", AF_INET)) == ["192.0.2.1"]
+        assert ips([a async for b in r.stream("a.test", AF_INET) for a in b]) == [
+            "192.0.2.1"]
