@@ -13,8 +13,8 @@ c-ares, decides when a try has failed and which server the next try goes to:
   alone shortens a try to 5x the server's average latency (floor 250 ms) and then
   closes its socket, so a 400 ms answer after fast ones was lost.
 * A packet presumed lost (no answer after 5x the server's smoothed round trip,
-  at least 250 ms) is sent once more within the same try, as c-ares would, but
-  the first query stays open.
+  at least 250 ms, at most half the try) is sent once more within the same try,
+  as c-ares would, but the first query stays open.
 * c-ares runs its own timeouts only to reap queries nobody waits for any more.
 
 One future per (name, family) is completed from the c-ares callback (no Task per
@@ -459,9 +459,19 @@ class Engine:
         # (at least 250 ms). Unlike c-ares, the first query stays open. The round
         # trip is read when the resend falls due, so a burst sent before the server
         # first answered gets one too.
-        resend_at = now + max(_MIN_RESEND, 5 * conn.srtt)
+        resend_at = now + self._rto(conn)
         if resend_at < when:
             self._due(resend_at, token, _RESEND)
+
+    def _rto(self, conn: _Conn) -> float:
+        """How long a query waits before its packet is presumed lost.
+
+        5x the server's smoothed round trip, at least 250 ms, as c-ares; but at
+        most half a try, so one retransmission always fits in it: a long-tailed
+        upstream (slow recursions) drives the average up, and with resolv.conf's
+        ``attempts:1`` a try without a retransmission loses every dropped packet.
+        """
+        return min(max(_MIN_RESEND, 5 * conn.srtt), max(_MIN_RESEND, self._timeout / 2))
 
     def _due(self, when: float, token: int, kind: int) -> None:
         heapq.heappush(self._dues, (when, token, kind))
@@ -491,8 +501,8 @@ class Engine:
         self._forget(token)
         fetch, conn, asked, sent = entry
         if status not in _NO_REPLY:
+            # Only a reply measures the round trip (not c-ares reaping a timeout).
             self.answers += 1
-        if status != _ECANCELLED:
             rtt = self._loop.time() - sent
             conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
         if fetch.done or asked != fetch.asked:
@@ -602,7 +612,7 @@ class Engine:
             elif kind == _RESEND:
                 if not conn.srtt:
                     continue  # the server never answered: nothing says a packet was lost
-                at = entry[3] + max(_MIN_RESEND, 5 * conn.srtt)
+                at = entry[3] + self._rto(conn)
                 if at > now:
                     if at < min(entry[3] + self._timeout, fetch.deadline):
                         heapq.heappush(dues, (at, token, _RESEND))

@@ -423,3 +423,20 @@ async def test_a_packet_lost_before_the_server_first_answered_is_sent_again(
         await asyncio.gather(*burst)
         assert [a.host for a in await lost] == ["192.0.2.9"]
     assert dns_server.count("lost.test", "A") == 2
+
+
+async def test_a_lost_packet_is_sent_again_within_the_try_even_after_slow_answers(
+        dns_server: DNSServer) -> None:
+    # Slow answers (a recursion's long tail) push the server's smoothed round trip
+    # up; 5x it would be past the 1 s try, leaving no retransmission at all.
+    dns_server.add_host("slow.test", "192.0.2.1")
+    dns_server.fault("slow.test", "A", Fault.delay(0.3))
+    dns_server.add_host("lost.test", "192.0.2.9")
+    async with make(dns_server, timeout=1.0, tries=1) as r:
+        await r.resolve("slow.test", socket.AF_INET)  # round trip 0.3 s: 5x is 1.5 s
+        dns_server.fault("lost.test", "A", Fault.drop())
+        lost = asyncio.ensure_future(r.resolve("lost.test", socket.AF_INET))
+        await dns_server.wait_for_queries(1, "lost.test", "A")
+        dns_server.clear_fault("lost.test")  # only the first packet was lost
+        assert [a.host for a in await lost] == ["192.0.2.9"]
+    assert dns_server.count("lost.test", "A") == 2

@@ -96,7 +96,7 @@ class Tally:
     distinct: set[str] = field(default_factory=set)
     past_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
     # (host name, time) of each DNS failure of an existing name outside the windows
-    lost: list[tuple[str, float]] = field(default_factory=list)
+    lost: list[tuple[str, float, str]] = field(default_factory=list)
     seconds: float = 0.0
     cpu_s: float = 0.0
     resolver_stats: dict[str, Any] | None = None
@@ -113,6 +113,16 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (aiohttp.ClientConnectorError, httpx.ConnectError)):
         return "connect"
     return type(exc).__name__
+
+
+def _cause(exc: BaseException) -> str:
+    """The DNS error behind a failed request, as "Type: message"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (DNSError, socket.gaierror)):
+            return f"{type(seen).__name__}: {seen}"[:160]
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(exc).__name__}: {exc}"[:160]
 
 
 def _classify(exc: BaseException, host: FieldHost, spans: _Windows) -> str:
@@ -283,7 +293,7 @@ async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
                         why = _classify(exc, host, spans)
                         tally.failed[why] += 1
                         if why == LOST:
-                            tally.lost.append((host.name, time.monotonic()))
+                            tally.lost.append((host.name, time.monotonic(), _cause(exc)))
                     else:
                         tally.ok[host.kind] += 1
                     advance()
@@ -330,7 +340,7 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "requests": total, "ok": ok, "failed": failed,
         "failures": dict(sorted(tally.failed.items())),
         "lost_to_dns": tally.failed[LOST],
-        "lost_events": [[n, round(t, 4)] for n, t in tally.lost],
+        "lost_events": [[n, round(t, 4), why] for n, t, why in tally.lost],
         "ok_by_kind": dict(sorted(tally.ok.items())),
         "seconds": round(tally.seconds, 2),
         "requests_per_s": round(total / tally.seconds, 1) if tally.seconds else None,
@@ -365,11 +375,12 @@ def separate_late(summary: dict[str, Any], late: list[Any], window: float) -> No
         slow.setdefault(name, []).append(at)
     kept = []
     moved = 0
-    for name, t in summary.pop("lost_events", []):
+    for event in summary.pop("lost_events", []):
+        name, t = event[0], event[1]
         if any(t - window <= at <= t for at in slow.get(name.lower().rstrip("."), ())):
             moved += 1
         else:
-            kept.append([name, t])
+            kept.append(event)
     summary["lost_events"] = kept
     if moved:
         failures = summary["failures"]
