@@ -531,7 +531,14 @@ class Engine:
         """A server failed this try: the next try goes to the next server, if any is left."""
         self._server_failed(conn)
         if fetch.live > 0:
-            return  # an earlier or later try is still out
+            # An earlier or later query is still out. If the one that failed was
+            # the try's own (c-ares timed it out, say) and only its retransmission
+            # is left, that one now carries the try's end: nothing else would.
+            if fetch.latest not in self._jobs:
+                fetch.latest = [t for t in fetch.tokens if t in self._jobs][-1]
+                sent = self._jobs[fetch.latest][3]
+                self._due(min(sent + self._timeout, fetch.deadline), fetch.latest, _TRY_END)
+            return
         if fetch.attempt + 1 < self._attempts and self._loop.time() < fetch.deadline:
             fetch.attempt += 1
             self._next.append(fetch)

@@ -440,3 +440,25 @@ async def test_a_lost_packet_is_sent_again_within_the_try_even_after_slow_answer
         dns_server.clear_fault("lost.test")  # only the first packet was lost
         assert [a.host for a in await lost] == ["192.0.2.9"]
     assert dns_server.count("lost.test", "A") == 2
+
+
+async def test_a_lookup_ends_when_its_first_query_fails_and_the_retransmission_is_lost(
+        dns_server: DNSServer) -> None:
+    # Seen in the fleet benchmark: c-ares timed out a try's first query while its
+    # retransmission was still out, then the retransmission got no answer. The
+    # try's end was tied to the first query, so the lookup never ended.
+    dns_server.add_host("fast.test", "192.0.2.1")
+    dns_server.add_host("lost.test", "192.0.2.9")
+    dns_server.fault("lost.test", "A", Fault.drop())
+    e = Engine(asyncio.get_running_loop(),
+               ChannelOptions(servers=(dns_server.address,), timeout=1.0, tries=1))
+    try:
+        assert (await fetch(e, "fast.test")).status == OK  # the server's round trip
+        future = e.fetch("lost.test", AF_INET)
+        await dns_server.wait_for_queries(2, "lost.test", "A")  # query + retransmission
+        first = min(t for t, job in e._jobs.items() if job[2] == "lost.test")
+        e._on_answer(first, pycares.errno.ARES_ETIMEOUT, None)  # as c-ares's reaper does
+        reply = await asyncio.wait_for(future, 5)
+        assert reply.status == pycares.errno.ARES_ETIMEOUT
+    finally:
+        e.close()
