@@ -20,8 +20,9 @@ class ResolverConfig:
     Where to ask:
       ``nameservers``: ``"ip"``, ``"ip:port"`` or ``"[v6]:port"`` strings, or None for
       the system configuration (which also gives the search list and ndots).
-      ``timeout``: seconds one try waits at one server (None: the system's, else 2);
-      ``tries``: tries per server (None: the system's, else 2); a lookup ends after
+      ``timeout``: seconds one try waits at one server (None: with the system's
+      nameservers, resolv.conf's ``timeout:`` if set, else 2); ``tries``: tries per
+      server (None: likewise ``attempts:``, else 2); a lookup ends after
       at most timeout x tries x servers (docs/engine.md). ``rotate``: spread queries
       over the servers. ``max_concurrent_queries``: queries in flight at once; more
       wait their turn.
@@ -44,8 +45,10 @@ class ResolverConfig:
       the background; the lead is at least three times the name's observed query
       time, so the refresh lands before expiry. ``stale_ttl``: how long an expired
       answer may still be served while its refresh is in flight or failing
-      (RFC 8767); ``stale_answer_timeout``: how long a lookup of an expired name
-      waits for the refresh before answering stale (RFC 8767's 1.8 s).
+      (RFC 8767); ``stale_answer_timeout``: the longest a lookup of an expired name
+      waits for the refresh before answering stale (RFC 8767's 1.8 s); it answers
+      stale sooner once the refresh is late for that name (three times its usual
+      query time plus 0.3 s) or another family already has addresses.
       ``failed_address_ttl``: how long an address reported as failing
       (``Resolver.report_failure``) goes last for its host.
 

@@ -13,8 +13,8 @@ c-ares, decides when a try has failed and which server the next try goes to:
   alone shortens a try to 5x the server's average latency (floor 250 ms) and then
   closes its socket, so a 400 ms answer after fast ones was lost.
 * A packet presumed lost (no answer after 5x the server's smoothed round trip,
-  at least 250 ms) is sent once more within the same try, as c-ares would, but
-  the first query stays open.
+  at least 250 ms, at most half the try) is sent once more within the same try,
+  as c-ares would, but the first query stays open.
 * c-ares runs its own timeouts only to reap queries nobody waits for any more.
 
 One future per (name, family) is completed from the c-ares callback (no Task per
@@ -75,6 +75,8 @@ _SERVER_TROUBLE = frozenset({
     _ETIMEOUT, pycares.errno.ARES_ESERVFAIL, pycares.errno.ARES_EREFUSED,
     pycares.errno.ARES_ECONNREFUSED, pycares.errno.ARES_ENOTIMP, pycares.errno.ARES_EFORMERR,
     _EBADRESP})
+_NO_REPLY = frozenset({_ETIMEOUT, _ECANCELLED, _EDESTRUCTION,
+                       pycares.errno.ARES_ECONNREFUSED})
 _RAW_EXTRA = frozenset({"flags", "udp_port", "tcp_port", "local_ip", "local_dev",
                         "socket_send_buffer_size", "socket_receive_buffer_size"})
 
@@ -222,6 +224,9 @@ class Engine:
         self._servers: list[str] | None = list(options.servers) if options.servers else None
         self._closed = False
         self.queries_sent = 0
+        # Replies received from any server (the scheduler drops a remembered
+        # timeout once the upstream answers again).
+        self.answers = 0
         # The fetch channels: one per server.
         self._conns: list[_Conn] = []
         self._first = 0                         # the server lookups start at
@@ -459,12 +464,23 @@ class Engine:
             return
         when = min(now + self._timeout, fetch.deadline)
         self._due(when, token, _TRY_END)
-        if conn.srtt:
-            # Like c-ares: a packet is presumed lost after 5x the server's round
-            # trip (at least 250 ms). Unlike c-ares, the first query stays open.
-            resend_at = now + max(_MIN_RESEND, 5 * conn.srtt)
-            if resend_at < when:
-                self._due(resend_at, token, _RESEND)
+        # Like c-ares: a packet is presumed lost after 5x the server's round trip
+        # (at least 250 ms). Unlike c-ares, the first query stays open. The round
+        # trip is read when the resend falls due, so a burst sent before the server
+        # first answered gets one too.
+        resend_at = now + self._rto(conn)
+        if resend_at < when:
+            self._due(resend_at, token, _RESEND)
+
+    def _rto(self, conn: _Conn) -> float:
+        """How long a query waits before its packet is presumed lost.
+
+        5x the server's smoothed round trip, at least 250 ms, as c-ares; but at
+        most half a try, so one retransmission always fits in it: a long-tailed
+        upstream (slow recursions) drives the average up, and with resolv.conf's
+        ``attempts:1`` a try without a retransmission loses every dropped packet.
+        """
+        return min(max(_MIN_RESEND, 5 * conn.srtt), max(_MIN_RESEND, self._timeout / 2))
 
     def _due(self, when: float, token: int, kind: int) -> None:
         heapq.heappush(self._dues, (when, token, kind))
@@ -493,7 +509,9 @@ class Engine:
             return
         self._forget(token)
         fetch, conn, asked, sent = entry
-        if status != _ECANCELLED:
+        if status not in _NO_REPLY:
+            # Only a reply measures the round trip (not c-ares reaping a timeout).
+            self.answers += 1
             rtt = self._loop.time() - sent
             conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
         if fetch.done or asked != fetch.asked:
@@ -522,7 +540,14 @@ class Engine:
         """A server failed this try: the next try goes to the next server, if any is left."""
         self._server_failed(conn)
         if fetch.live > 0:
-            return  # an earlier or later try is still out
+            # An earlier or later query is still out. If the one that failed was
+            # the try's own (c-ares timed it out, say) and only its retransmission
+            # is left, that one now carries the try's end: nothing else would.
+            if fetch.latest not in self._jobs:
+                fetch.latest = [t for t in fetch.tokens if t in self._jobs][-1]
+                sent = self._jobs[fetch.latest][3]
+                self._due(min(sent + self._timeout, fetch.deadline), fetch.latest, _TRY_END)
+            return
         if fetch.attempt + 1 < self._attempts and self._loop.time() < fetch.deadline:
             fetch.attempt += 1
             self._next.append(fetch)
@@ -605,6 +630,13 @@ class Engine:
             elif token != fetch.latest:
                 continue
             elif kind == _RESEND:
+                if not conn.srtt:
+                    continue  # the server never answered: nothing says a packet was lost
+                at = entry[3] + self._rto(conn)
+                if at > now:
+                    if at < min(entry[3] + self._timeout, fetch.deadline):
+                        heapq.heappush(dues, (at, token, _RESEND))
+                    continue
                 self._send(fetch, conn)
             else:
                 # The latest try waited timeout; earlier tries stay open: whichever

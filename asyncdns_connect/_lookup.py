@@ -5,7 +5,9 @@ wait for; this module decides how long a caller waits (RFC 8305): once one
 family has addresses, the others get ``resolution_delay`` more; a family whose
 last query failed (SERVFAIL, timeout...) is only waited for when no family has
 addresses; a family whose refresh is in flight answers from its expired entry;
-one whose refresh is not answered within ``stale_answer_timeout`` answers stale.
+one whose refresh is late answers stale: after three times the name's usual
+query time plus 0.3 s, at most ``stale_answer_timeout`` (RFC 8767's 1.8 s), and
+once another family has addresses, after the Resolution Delay.
 ``stream`` yields AAAA at once, A after at most the Resolution Delay, and a
 family that answers later as a later batch.
 """
@@ -33,6 +35,9 @@ AF_INET6 = socket.AF_INET6
 AF_UNSPEC = socket.AF_UNSPEC
 
 Outcome = tuple[Address, ...] | DNSError
+# A refresh not answered within 3x the name's query time plus 0.3 s is late.
+_STALE_FACTOR = 3.0
+_STALE_SLACK = 0.3
 
 
 class _End:
@@ -73,6 +78,9 @@ class Lookup:
             if deadline is None and not isinstance(outcome, DNSError):
                 # With no delay, still take what has landed already.
                 deadline = loop.time() + max(delay, 0)
+                # An expired family whose refresh is slow answers stale by then,
+                # rather than being left out of the answer.
+                gather.hurry_stale(deadline)
         return self._compose(host, local, got, gather, family)
 
     async def stream(self, host: str, family: int, local: Local
@@ -96,6 +104,9 @@ class Lookup:
                 break
             if deadline is None:
                 deadline = loop.time() + delay
+                gather.hurry_stale(deadline)
+        # A family still refreshing gets the Resolution Delay too, then joins stale.
+        gather.hurry_stale(loop.time() + max(delay, 0))
         yield self._compose(host, local, got, gather)
         while not isinstance(event := await gather.next(None), _End):
             assert event is not None
@@ -123,6 +134,19 @@ class Lookup:
         kind = ("misses" if plans else
                 "local" if any(fam in local.found for fam in FAMILIES[family]) else "hits")
         return _Gather(self, ready, plans, stale, kind)
+
+    def stale_wait(self, r: Record) -> float:
+        """How long a lookup of expired ``r`` waits for its refresh before answering stale.
+
+        RFC 8767's client response timer (``stale_answer_timeout``, 1.8 s) at most,
+        but no longer than the name's own query time allows (``_STALE_FACTOR`` times
+        it plus ``_STALE_SLACK``, enough for one retransmission of a lost packet):
+        a refresh that is that late is lost or stuck upstream, and every caller
+        of an expired name would otherwise wait the full timer while the upstream
+        is down.
+        """
+        return min(self._config.stale_answer_timeout,
+                   _STALE_SLACK + _STALE_FACTOR * r.latency)
 
     def _local(self, host: str, family: int, ips: tuple[str, ...], policed: bool) -> Outcome:
         addrs = tuple(Address(ip, socket.AddressFamily(family), 0) for ip in ips)
@@ -224,7 +248,8 @@ class _Gather:
                 self._waits[fut] = plan
                 if plan.mode == STALE:
                     assert loop is not None
-                    self._stale_at[fut] = loop.time() + lookup._config.stale_answer_timeout
+                    assert plan.record is not None
+                    self._stale_at[fut] = loop.time() + lookup.stale_wait(plan.record)
 
     def _wake(self, fut: object = None) -> None:
         """A query landed (``fut``) or a timer ran out (no argument)."""
@@ -335,6 +360,18 @@ class _Gather:
                     timer.cancel()
             if not any(f.done() for f in waits):
                 self._expire_stale(loop.time())
+
+    def hurry_stale(self, at: float) -> None:
+        """Answer stale no later than ``at`` (loop time) for families still refreshing.
+
+        Once another family has addresses, a slow refresh must not keep its
+        family's stale addresses out of the answer (a broken IPv6 path with an
+        expired A would leave nothing that connects).
+        """
+        stale_at = self._stale_at
+        for fut, when in stale_at.items():
+            if when > at:
+                stale_at[fut] = at
 
     def _expire_stale(self, now: float) -> bool:
         """Answer stale for families whose refresh took longer than allowed."""

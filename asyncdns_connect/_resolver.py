@@ -34,6 +34,7 @@ from ._hosts import HostsFile
 from ._lookup import Lookup
 from ._names import normalize_host
 from ._policy import AddressPolicy
+from ._resolvconf import SYSTEM_TIMEOUT, SYSTEM_TRIES
 from ._scheduler import FAMILIES, Scheduler
 from ._sources import HostsWatcher, Local, Sources
 from ._stats import Stats
@@ -156,8 +157,14 @@ class Resolver:
         self._pid = os.getpid()
         self._sched.forget_inflight()
         c = self._config
+        timeout, tries = c.timeout, c.tries
+        if c.nameservers is None:
+            # The system's servers come with the system's retry options, as for
+            # glibc and aiodns (a container's `options timeout:1 attempts:1`).
+            timeout = SYSTEM_TIMEOUT if timeout is None else timeout
+            tries = SYSTEM_TRIES if tries is None else tries
         self._engine = Engine(loop, ChannelOptions(
-            servers=c.nameservers, timeout=c.timeout, tries=c.tries, rotate=c.rotate),
+            servers=c.nameservers, timeout=timeout, tries=tries, rotate=c.rotate),
             c.max_concurrent_queries)
         self._sched.fetcher = self._fake_fetcher or self._engine
         return self._engine
@@ -183,7 +190,8 @@ class Resolver:
             view = entry.views.get(family)
             if view is not None:
                 now = self._clock()
-                if now < view.expires:
+                if now < view.expires and (view.error is None
+                                           or not self._sched.retry_failure(entry.name, family)):
                     return self._hit(entry, view, family, now)
         return await self._lookup.resolve(host, family, await self._start(host, family))
 
@@ -203,7 +211,8 @@ class Resolver:
             view = entry.views.get(family)
             if view is not None:
                 now = self._clock()
-                if now < view.expires:
+                if now < view.expires and (view.error is None
+                                           or not self._sched.retry_failure(entry.name, family)):
                     yield self._hit(entry, view, family, now)
                     return
         local = await self._start(host, family)

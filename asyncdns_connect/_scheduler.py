@@ -14,7 +14,8 @@ fetcher. Per (name, family):
   ``prefetch_fraction`` of the TTL, at most half the TTL);
 - an expired answer is served while its refresh is in flight or failing, until
   ``stale_ttl`` (RFC 8767); a lookup that finds nothing in flight waits for its
-  refresh at most ``stale_answer_timeout`` before answering stale.
+  refresh at most ``stale_answer_timeout`` before answering stale (less when the
+  refresh is late for the name: ``Lookup.stale_wait``).
 
 ``plan`` tells the lookup layer, per family, what it may answer now and which
 query (if any) to wait for.
@@ -89,6 +90,8 @@ class Scheduler:
         # Called as soon as an in-flight future gets its Record (see listen).
         self._listeners: dict[asyncio.Future[Record],
                               list[Callable[[asyncio.Future[Record]], None]]] = {}
+        # (name, family) -> the fetcher's reply count when its lookup timed out
+        self._timed_out: dict[tuple[str, int], int] = {}
 
     # -- asking DNS --------------------------------------------------------------
 
@@ -177,6 +180,8 @@ class Scheduler:
         """Turn ``reply`` into a Record, keep it if the rules say so, and return it."""
         now = self.clock()
         latency = max(0.0, now - started)
+        if self._timed_out:
+            self._timed_out.pop((name, family), None)
         entry = self.cache.get(name)
         prev = entry.records.get(family) if entry is not None else None
         cfg = self.config
@@ -205,6 +210,9 @@ class Scheduler:
         elif status in _NOT_KEPT:
             return self._unkept(name, family, _error(name, reply))
         else:
+            answers = getattr(self.fetcher, "answers", None)
+            if status == _E.ARES_ETIMEOUT and isinstance(answers, int):
+                self._note_timeout(name, family, answers)
             return self._failed(name, family, _error(name, reply), entry, prev, now, latency)
         if record.ttl <= 0:
             # Not cached (TTL 0): and an older answer must not outlive this one.
@@ -244,6 +252,34 @@ class Scheduler:
         entry.rebuild(now)
         return record
 
+    def _note_timeout(self, name: str, family: int, answers: int) -> None:
+        timed_out = self._timed_out
+        timed_out[(name, family)] = answers
+        if len(timed_out) > self.cache.max_size:
+            for key in list(timed_out)[:len(timed_out) // 2]:  # the oldest half
+                del timed_out[key]
+
+    def _answered_since(self, name: str, family: int) -> bool:
+        """True if the upstream has replied to anything since (name, family) timed out.
+
+        A timeout is no reply at all: a lost packet or an outage. Once the
+        upstream replies again, remembering the timeout (RFC 9520) would only
+        fail callers of a name DNS can answer; one query per name in flight (the
+        merge) already bounds what a dead name costs. SERVFAIL and other replies
+        that say the upstream is failing keep their back-off.
+        """
+        at = self._timed_out.get((name, family))
+        if at is None:
+            return False
+        answers = getattr(self.fetcher, "answers", None)
+        return isinstance(answers, int) and answers > at
+
+    def retry_failure(self, name: str, family: int) -> bool:
+        """True if a remembered failure of ``name`` should be asked again now
+        (a cache hit on it goes to ``plan`` instead)."""
+        return bool(self._timed_out) and any(
+            self._answered_since(name, fam) for fam in FAMILIES[family])
+
     def _unkept(self, name: str, family: int, err: DNSError) -> Record:
         now = self.clock()
         return Record(family, FAILURE, (), err, 0, now, now, now)
@@ -261,7 +297,8 @@ class Scheduler:
         r = entry.records.get(family) if entry is not None else None
         if r is None:
             return Plan(family, WAIT, None, self.fetch(name, family))
-        if now < r.expires:
+        if now < r.expires and not (r.kind == FAILURE and self._timed_out
+                                    and self._answered_since(name, family)):
             fut = None
             if r.kind != FAILURE and now >= r.prefetch_at:
                 fut = self._prefetch_one(name, family)

@@ -403,3 +403,62 @@ async def test_new_servers_take_over_the_lookups_in_flight(dns_server: DNSServer
         finally:
             engine.close()
     assert reply.addrs == ("192.0.2.44",)
+
+
+async def test_a_packet_lost_before_the_server_first_answered_is_sent_again(
+        dns_server: DNSServer) -> None:
+    # A crawler's first burst goes out before the server has answered anything;
+    # a lost packet in it must be retransmitted within the try like any other
+    # (resolv.conf's attempts:1 leaves no second try).
+    for i in range(20):
+        dns_server.add_host(f"burst{i}.test", "192.0.2.1")
+    dns_server.add_host("lost.test", "192.0.2.9")
+    dns_server.fault("lost.test", "A", Fault.drop())
+    async with make(dns_server, timeout=1.0, tries=1) as r:
+        lost = asyncio.ensure_future(r.resolve("lost.test", socket.AF_INET))
+        burst = [asyncio.ensure_future(r.resolve(f"burst{i}.test", socket.AF_INET))
+                 for i in range(20)]
+        await dns_server.wait_for_queries(1, "lost.test", "A")
+        dns_server.clear_faults()  # only the first packet was lost
+        await asyncio.gather(*burst)
+        assert [a.host for a in await lost] == ["192.0.2.9"]
+    assert dns_server.count("lost.test", "A") == 2
+
+
+async def test_a_lost_packet_is_sent_again_within_the_try_even_after_slow_answers(
+        dns_server: DNSServer) -> None:
+    # Slow answers (a recursion's long tail) push the server's smoothed round trip
+    # up; 5x it would be past the 1 s try, leaving no retransmission at all.
+    dns_server.add_host("slow.test", "192.0.2.1")
+    dns_server.fault("slow.test", "A", Fault.delay(0.3))
+    dns_server.add_host("lost.test", "192.0.2.9")
+    async with make(dns_server, timeout=1.0, tries=1) as r:
+        await r.resolve("slow.test", socket.AF_INET)  # round trip 0.3 s: 5x is 1.5 s
+        dns_server.fault("lost.test", "A", Fault.drop())
+        lost = asyncio.ensure_future(r.resolve("lost.test", socket.AF_INET))
+        await dns_server.wait_for_queries(1, "lost.test", "A")
+        dns_server.clear_fault("lost.test")  # only the first packet was lost
+        assert [a.host for a in await lost] == ["192.0.2.9"]
+    assert dns_server.count("lost.test", "A") == 2
+
+
+async def test_a_lookup_ends_when_its_first_query_fails_and_the_retransmission_is_lost(
+        dns_server: DNSServer) -> None:
+    # Seen in the fleet benchmark: c-ares timed out a try's first query while its
+    # retransmission was still out, then the retransmission got no answer. The
+    # try's end was tied to the first query, so the lookup never ended.
+    dns_server.add_host("fast.test", "192.0.2.1")
+    dns_server.add_host("lost.test", "192.0.2.9")
+    dns_server.fault("lost.test", "A", Fault.drop())
+    e = Engine(asyncio.get_running_loop(),
+               ChannelOptions(servers=(dns_server.address,), timeout=1.0, tries=1))
+    try:
+        assert (await fetch(e, "fast.test")).status == OK  # the server's round trip
+        future = e.fetch("lost.test", AF_INET)
+        await dns_server.wait_for_queries(2, "lost.test", "A")  # query + retransmission
+        first = min(t for t, job in e._jobs.items() if job[2] == "lost.test")
+        e._on_answer(first, pycares.errno.ARES_ETIMEOUT, None)  # as c-ares's reaper does
+        reply = await asyncio.wait_for(future, 5)
+        assert reply.status == pycares.errno.ARES_ETIMEOUT
+    finally:
+        e.close()

@@ -169,3 +169,31 @@ def test_threaded_server_takes_a_network_too() -> None:
             with pytest.raises(TimeoutError):
                 sock.recvfrom(4096)  # the outage answers nothing
         assert dns.count("a.test") == 1  # but the query arrived and was logged
+
+
+def test_repeats_of_unanswered_queries_and_late_answers_are_told_apart() -> None:
+    # A benchmark must not call a retransmission a new query, nor a lookup the
+    # upstream answered after the client's timeout "lost".
+    model = NetworkModel(NetworkProfile(loss=0, burst_every=0, miss_median=0.05,
+                                        miss_p99=0.05), late_after=1.0)
+    t = model.origin + 1
+    assert model.judge("a.test", "A", 60, now=t).delay == pytest.approx(0.05)
+    model.sent("a.test", "A", 0.05, now=t)
+    model.judge("a.test", "A", 60, now=t + 0.01)  # the answer is not out yet: a repeat
+    model.judge("a.test", "A", 60, now=t + 0.2)  # answered and cached: a hit, no repeat
+    assert model.counters()["repeats"] == 1
+    model.sent("slow.test", "AAAA", 1.3, now=t)
+    model.sent("quick.test", "AAAA", 0.9, now=t)
+    assert model.late() == [("slow.test", "AAAA", t, 1.3)]
+    model.restart()
+    assert model.late() == [] and model.counters()["repeats"] == 0
+
+
+def test_failures_explained_by_a_late_answer_are_not_counted_lost() -> None:
+    from asyncdns_connect._cli._crawl import LATE, LOST, separate_late
+
+    summary = {"failures": {LOST: 3, "dns:nx": 1}, "lost_to_dns": 3,
+               "lost_events": [["slow.test", 10.0], ["slow.test", 30.0], ["ok.test", 10.0]]}
+    separate_late(summary, [("slow.test", "A", 9.2, 1.4)], 1.5)
+    assert summary["failures"] == {LATE: 1, LOST: 2, "dns:nx": 1}
+    assert summary["lost_to_dns"] == 2  # the failure 20 s later is still lost

@@ -461,10 +461,13 @@ async def test_slow_aaaa_does_not_hold_the_a_answer(dns_server: DNSServer) -> No
         assert ips(addrs) == ["192.0.2.1"]  # it did not wait the 0.8 s for AAAA
         # A second caller while the AAAA is still out joins it: no new query.
         assert ips(await r.resolve("slow6.test")) == ["192.0.2.1"]
+        assert r.stats().merged == 1
         await asyncio.sleep(1.0)  # the AAAA answer arrives and is cached
         assert sorted(ips(await r.resolve("slow6.test"))) == ["192.0.2.1", "2001:db8::1"]
     assert dns_server.count("slow6.test", "A") == 1
-    assert dns_server.count("slow6.test", "AAAA") == 1
+    # Once the A answered, the AAAA query unanswered after 250 ms is presumed lost
+    # and sent once more (the engine's retransmission); the first stays open.
+    assert dns_server.count("slow6.test", "AAAA") <= 2
 
 
 async def test_slow_a_does_not_hold_the_aaaa_answer(dns_server: DNSServer) -> None:
@@ -476,7 +479,7 @@ async def test_slow_a_does_not_hold_the_aaaa_answer(dns_server: DNSServer) -> No
         assert ips(addrs) == ["2001:db8::1"]  # it did not wait the 0.8 s for A
         await asyncio.sleep(1.0)
         assert sorted(ips(await r.resolve("slow4.test"))) == ["192.0.2.1", "2001:db8::1"]
-    assert dns_server.count("slow4.test", "A") == 1
+    assert dns_server.count("slow4.test", "A") <= 2  # one retransmission, as above
     assert dns_server.count("slow4.test", "AAAA") == 1
 
 

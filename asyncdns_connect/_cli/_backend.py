@@ -64,7 +64,7 @@ def _obey(dns: DNSServer, model: NetworkModel, line: str) -> dict[str, Any]:
     if cmd["cmd"] == "count":
         # CPU seconds of this process (DNS and HTTP servers), so a run can show
         # the servers were not the bottleneck.
-        return {"count": dns.count(), "network": model.counters(),
+        return {"count": dns.count(), "network": model.counters(), "late": model.late(),
                 "cpu_s": round(time.process_time(), 3)}
     if cmd["cmd"] == "dead":
         dns.dead = bool(cmd["value"])

@@ -35,7 +35,7 @@ import httpx
 from .._errors import DNSError
 from ..testing import FieldHost, make_population
 
-__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "summarize"]
+__all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "separate_late", "summarize"]
 
 CLIENTS = {
     "aiohttp-threaded": "aiohttp default",
@@ -45,6 +45,8 @@ CLIENTS = {
     "httpx-ours": "httpx + ours",
 }
 OURS = ("aiohttp-ours", "httpx-ours")
+LOST = "dns:upstream-answering"
+LATE = "dns:upstream-late"
 REQUEST_TIMEOUT = 10.0
 
 
@@ -89,8 +91,12 @@ class Tally:
     ok: collections.Counter[str] = field(default_factory=collections.Counter)
     failed: collections.Counter[str] = field(default_factory=collections.Counter)
     connects: list[float] = field(default_factory=list)
+    connects_by_kind: dict[str, list[float]] = field(
+        default_factory=lambda: collections.defaultdict(list))
     distinct: set[str] = field(default_factory=set)
     past_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
+    # (host name, time) of each DNS failure of an existing name outside the windows
+    lost: list[tuple[str, float, str]] = field(default_factory=list)
     seconds: float = 0.0
     cpu_s: float = 0.0
     resolver_stats: dict[str, Any] | None = None
@@ -109,13 +115,23 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _cause(exc: BaseException) -> str:
+    """The DNS error behind a failed request, as "Type: message"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (DNSError, socket.gaierror)):
+            return f"{type(seen).__name__}: {seen}"[:160]
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(exc).__name__}: {exc}"[:160]
+
+
 def _classify(exc: BaseException, host: FieldHost, spans: _Windows) -> str:
     reason = _reason(exc)
     if reason != "dns":
         return reason
     if not host.exists:
         return "dns:nx"
-    return "dns:upstream-failing" if time.monotonic() in spans else "dns:upstream-answering"
+    return "dns:upstream-failing" if time.monotonic() in spans else LOST
 
 
 class _Windows:
@@ -140,7 +156,9 @@ def _aiohttp_trace(tally: Tally, windows: _Windows) -> aiohttp.TraceConfig:
         ctx.create_started = time.monotonic()
 
     async def create_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-        tally.connects.append(time.monotonic() - ctx.create_started)
+        took = time.monotonic() - ctx.create_started
+        tally.connects.append(took)
+        tally.connects_by_kind[ctx.trace_request_ctx["host"].kind].append(took)
 
     async def dns_end(_s: Any, _ctx: SimpleNamespace, params: Any) -> None:
         resolved_at[params.host] = time.monotonic()
@@ -208,7 +226,9 @@ async def _httpx(client: str, tally: Tally, resolver: Any) -> AsyncIterator[Fetc
                 if event == "connection.connect_tcp.started":
                     started.append(time.monotonic())
                 elif event == "connection.connect_tcp.complete" and started:
-                    tally.connects.append(time.monotonic() - started[0])
+                    took = time.monotonic() - started[0]
+                    tally.connects.append(took)
+                    tally.connects_by_kind[host.kind].append(took)
 
             headers = {"Connection": "close"} if close else None
             resp = await session.get(url, headers=headers, extensions={"trace": trace})
@@ -270,7 +290,10 @@ async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
                     except Exception as exc:  # a failed request is a result
                         if stopping:  # a client turned our cancellation into a timeout
                             return
-                        tally.failed[_classify(exc, host, spans)] += 1
+                        why = _classify(exc, host, spans)
+                        tally.failed[why] += 1
+                        if why == LOST:
+                            tally.lost.append((host.name, time.monotonic(), _cause(exc)))
                     else:
                         tally.ok[host.kind] += 1
                     advance()
@@ -316,7 +339,8 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "id": client, "client": CLIENTS[client],
         "requests": total, "ok": ok, "failed": failed,
         "failures": dict(sorted(tally.failed.items())),
-        "lost_to_dns": tally.failed["dns:upstream-answering"],
+        "lost_to_dns": tally.failed[LOST],
+        "lost_events": [[n, round(t, 4), why] for n, t, why in tally.lost],
         "ok_by_kind": dict(sorted(tally.ok.items())),
         "seconds": round(tally.seconds, 2),
         "requests_per_s": round(total / tally.seconds, 1) if tally.seconds else None,
@@ -324,6 +348,9 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "new_connections": len(tally.connects),
         "connect_ms": {"p50": pct(tally.connects, 0.5), "p95": pct(tally.connects, 0.95),
                        "p99": pct(tally.connects, 0.99)},
+        "connect_ms_by_kind": {
+            kind: {"n": len(v), "p50": pct(v, 0.5), "p95": pct(v, 0.95)}
+            for kind, v in sorted(tally.connects_by_kind.items())},
         "distinct_hosts": len(tally.distinct),
         "cpu_s": round(tally.cpu_s, 2),
         "cpu_ms_per_request": round(1000 * tally.cpu_s / total, 3) if total else None,
@@ -331,3 +358,35 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
                      "upstream_failing": tally.past_ttl["fault"]},
         "resolver_stats": tally.resolver_stats,
     }
+
+
+def separate_late(summary: dict[str, Any], late: list[Any], window: float) -> None:
+    """Move DNS failures the upstream caused by answering late out of "lost".
+
+    ``late``: the model's ``NetworkModel.late()`` rows (name, type, query time,
+    delay), answers that took at least the clients' timeout. A failure of a name
+    with such an answer to a query made up to ``window`` seconds before the
+    failure is the upstream's doing (no retransmission helps), counted as
+    ``dns:upstream-late``; what stays "lost" the network dropped and the client
+    did not recover.
+    """
+    slow: dict[str, list[float]] = {}
+    for name, _qtype, at, _delay in late:
+        slow.setdefault(name, []).append(at)
+    kept = []
+    moved = 0
+    for event in summary.pop("lost_events", []):
+        name, t = event[0], event[1]
+        if any(t - window <= at <= t for at in slow.get(name.lower().rstrip("."), ())):
+            moved += 1
+        else:
+            kept.append(event)
+    summary["lost_events"] = kept
+    if moved:
+        failures = summary["failures"]
+        failures[LOST] -= moved
+        if not failures[LOST]:
+            del failures[LOST]
+        failures[LATE] = failures.get(LATE, 0) + moved
+        summary["failures"] = dict(sorted(failures.items()))
+        summary["lost_to_dns"] -= moved

@@ -13,6 +13,11 @@ answer whether the answer goes out, when, and whether it is a SERVFAIL:
   ``burst_every`` seconds, in which misses fail with SERVFAIL.
 * an outage: from ``outage_at`` for ``outage_for`` seconds nothing is answered.
 
+``late()`` lists the answers that went out ``late_after`` seconds or more after
+their query (a client whose timeout is shorter could not have had them), so a
+benchmark can tell a lookup the network lost from one the upstream answered
+too late.
+
 All of it is drawn from ``random.Random(seed)`` and measured from ``restart()``
 (called by the server's ``start()``), so a run is reproducible up to the order
 in which queries arrive. Delays are only returned here; the server schedules
@@ -79,6 +84,9 @@ class NetworkCounters:
     lost: int = 0
     servfail: int = 0
     outage: int = 0
+    # Queries for a (name, type) whose earlier query had no answer out yet (pending,
+    # or dropped less than ``late_after`` ago): retransmissions and unmerged duplicates.
+    repeats: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -92,15 +100,20 @@ class _State:
     # (name key, qtype) -> (answer ready at, cached until), monotonic seconds
     cache: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     counters: NetworkCounters = field(default_factory=NetworkCounters)
+    # (name key, qtype, query time, seconds until the answer went out)
+    late: list[tuple[str, str, float, float]] = field(default_factory=list)
+    # (name key, qtype) -> when the answer to its latest query goes (or would have) out
+    unanswered: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 class NetworkModel:
     """A seeded model of the network between a client and its recursive resolver."""
 
     def __init__(self, profile: NetworkProfile | None = None, *, seed: int = 0,
-                 horizon: float = 3600.0) -> None:
+                 horizon: float = 3600.0, late_after: float = 1.0) -> None:
         self.profile = profile or NetworkProfile()
         self.seed = seed
+        self.late_after = late_after
         self._horizon = horizon
         self._sigma = math.log(self.profile.miss_p99 / self.profile.miss_median) / _Z99
         self._lock = threading.Lock()
@@ -142,6 +155,21 @@ class NetworkModel:
         with self._lock:
             return self._state.counters.as_dict()
 
+    def sent(self, key: str, qtype: str, delay: float, now: float | None = None) -> None:
+        """Note that the answer to a query for ``key``/``qtype`` goes out after ``delay``
+        (the server calls this with the whole delay, its own faults included)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._state.unanswered[(key, qtype)] = now + delay
+            if delay >= self.late_after:
+                self._state.late.append((key, qtype, now, delay))
+
+    def late(self) -> list[tuple[str, str, float, float]]:
+        """Answers sent ``late_after`` or more after their query, since the restart:
+        (name, type, query time (monotonic), delay)."""
+        with self._lock:
+            return list(self._state.late)
+
     def judge(self, key: str, qtype: str, ttl: float, now: float | None = None) -> Verdict:
         """The fate of a query for ``key``/``qtype`` whose answer has TTL ``ttl``."""
         p = self.profile
@@ -149,11 +177,16 @@ class NetworkModel:
         with self._lock:
             s = self._state
             c = s.counters
+            qkey = (key, qtype)
+            if now < s.unanswered.get(qkey, 0.0):
+                c.repeats += 1
             if p.outage_at is not None and 0 <= now - s.origin - p.outage_at < p.outage_for:
                 c.outage += 1
+                s.unanswered[qkey] = max(s.unanswered.get(qkey, 0.0), now + self.late_after)
                 return Verdict("drop")
             if s.rng.random() < p.loss:
                 c.lost += 1
+                s.unanswered[qkey] = max(s.unanswered.get(qkey, 0.0), now + self.late_after)
                 return Verdict("drop")
             ready, until = s.cache.get((key, qtype), (0.0, 0.0))
             hit = s.rng.uniform(*p.hit_latency)

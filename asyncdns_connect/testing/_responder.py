@@ -115,7 +115,9 @@ class Responder:
         if verdict.action == "servfail":
             reply.header.rcode = RCODE.SERVFAIL
             reply.rr, reply.auth = [], []
+            network.sent(key, qtype, verdict.delay)
             return Reply(_pack(reply, limit), delay=verdict.delay)
+        network.sent(key, qtype, out.delay + verdict.delay)
         return Reply(out.data, delay=out.delay + verdict.delay)
 
     def _fill(self, reply: Any, question: Any) -> None:
