@@ -10,7 +10,7 @@ transports (the sync one runs it on its loop thread).
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import aiohappyeyeballs
@@ -21,6 +21,7 @@ from ._connect import DEFAULT_DELAY, address_feed, check_port, close_feed, repor
 from ._errors import DNSError
 from ._names import parse_ip_literal
 from ._race import RaceFailed, race, reason_of, sockaddr
+from ._types import Address
 
 if TYPE_CHECKING:
     from ._resolver import Resolver
@@ -52,12 +53,17 @@ async def open_socket(
     local = _local_address(host, local_address)
     options = list(socket_options or ())
     phase = "resolving"
-    feed = address_feed(resolver, host, socket.AF_UNSPEC if local is None else local[1])
+    family = socket.AF_UNSPEC if local is None else local[1]
+    feed: AsyncIterator[Sequence[Address]] | None = None
     try:
         with anyio.fail_after(connect_timeout):
             try:
-                # IP literals too: the resolver answers them without DNS, under its policy.
-                first = await feed.__anext__()
+                # A fresh cache entry is the whole answer; else the resolver's feed
+                # (IP literals too: it answers them without DNS, under its policy).
+                first: Sequence[Address] | None = resolver.fresh(host, family)
+                if first is None:
+                    feed = address_feed(resolver, host, family)
+                    first = await feed.__anext__()
             except DNSError as exc:  # its message names the host and the reason
                 raise httpcore.ConnectError(exc.strerror or str(exc)) from exc
             phase = "connecting to"

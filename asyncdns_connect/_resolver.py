@@ -182,6 +182,7 @@ class Resolver:
         ``family`` AF_INET or AF_INET6 keeps only that family. Never empty. Waits
         for the second family at most ``resolution_delay`` once one answered.
         """
+        # fresh()'s body, inline: this is the hit path every lookup takes.
         try:
             entry = self._cache.get(host)
         except TypeError:  # unhashable: no host name (_start says so)
@@ -206,24 +207,33 @@ class Resolver:
         reported failing go last. If every family fails, raises the DNSError
         before yielding; once something was yielded, a later failure just ends it.
         """
-        entry = self._entry(host)
+        hit = self.fresh(host, family)
+        if hit is not None:
+            yield hit
+            return
+        local = await self._start(host, family)
+        async for batch in self._lookup.stream(host, family, local):
+            yield batch
+
+    def fresh(self, host: str, family: int = AF_UNSPEC) -> tuple[Address, ...] | None:
+        """The cached answer if it is fresh, else None; no waiting, no query.
+
+        A hit like ``resolve()``'s: counted, a refresh started past the prefetch
+        time, a cached negative answer raised. An adapter calls this before
+        starting ``stream()``, which costs an async generator per connection.
+        """
+        try:
+            entry = self._cache.get(host)
+        except TypeError:  # unhashable: no host name (_start says so)
+            return None
         if entry is not None:
             view = entry.views.get(family)
             if view is not None:
                 now = self._clock()
                 if now < view.expires and (view.error is None
                                            or not self._sched.retry_failure(entry.name, family)):
-                    yield self._hit(entry, view, family, now)
-                    return
-        local = await self._start(host, family)
-        async for batch in self._lookup.stream(host, family, local):
-            yield batch
-
-    def _entry(self, host: str) -> HostEntry | None:
-        try:
-            return self._cache.get(host)
-        except TypeError:  # unhashable: no host name (_start says so)
-            return None
+                    return self._hit(entry, view, family, now)
+        return None
 
     def _hit(self, entry: HostEntry, view: View, family: int, now: float
              ) -> tuple[Address, ...]:

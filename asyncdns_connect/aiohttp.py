@@ -247,13 +247,17 @@ class _Connector(aiohttp.TCPConnector):
         plugin = self._asyncdns_plugin
         if plugin.closed:
             raise ResolverClosedError.for_host(host, "resolver closed")
-        # The first batch now (aiohttp needs a list); later ones join the race.
-        feed = address_feed(plugin.resolver, host, self._family)
-        try:
-            first = await feed.__anext__()
-        except BaseException:
-            await close_feed(feed)
-            raise
+        # A fresh cache entry is the whole answer: no feed to start or close.
+        feed: AsyncIterator[Sequence[Address]] | None = None
+        first: Sequence[Address] | None = plugin.resolver.fresh(host, self._family)
+        if first is None:
+            # The first batch now (aiohttp needs a list); later ones join the race.
+            feed = address_feed(plugin.resolver, host, self._family)
+            try:
+                first = await feed.__anext__()
+            except BaseException:
+                await close_feed(feed)
+                raise
         for trace in traces or ():
             await trace.send_dns_resolvehost_end(host)
         _CONNECTING.set(_Connecting(host, feed))

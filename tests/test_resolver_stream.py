@@ -117,3 +117,28 @@ async def test_a_server_failure_with_nothing_cached_raises(dns_server: DNSServer
     async with make(dns_server, tries=1) as r:
         with pytest.raises(ServerFailureError):
             await anext(r.stream("down.test"))
+
+
+async def test_fresh_answers_only_from_a_fresh_cache_entry(dns_server: DNSServer,
+                                                           resolver: Resolver) -> None:
+    # What the adapters ask before starting a stream: never a query, never a wait.
+    dns_server.add_host("fresh.test", "192.0.2.7", "2001:db8::7")
+    assert resolver.fresh("fresh.test") is None
+    assert resolver.fresh(["not", "hashable"]) is None  # type: ignore[arg-type]
+    assert dns_server.count("fresh.test", "A") == 0
+    resolved = await resolver.resolve("fresh.test")
+    hits = resolver.stats().hits
+    assert resolver.fresh("fresh.test") == tuple(resolved)
+    assert resolver.stats().hits == hits + 1
+    assert resolver.fresh("fresh.test", AF_INET) == tuple(
+        a for a in resolved if a.family == AF_INET)
+    assert dns_server.count("fresh.test", "A") == 1
+
+
+async def test_fresh_raises_a_cached_negative_answer(dns_server: DNSServer,
+                                                     resolver: Resolver) -> None:
+    dns_server.set_soa("test", minimum=60)
+    with pytest.raises(NameNotFoundError):
+        await resolver.resolve("gone.test")
+    with pytest.raises(NameNotFoundError, match=r"gone\.test"):
+        resolver.fresh("gone.test")
