@@ -93,10 +93,10 @@ def test_field_runs_tiny(tmp_path: Path) -> None:
     for r in data["results"].values():
         # Every client reached the model on 127.0.0.1:53 and the web behind it.
         assert r["requests"] > 0 and r["dns_queries"] > 0, r["id"]
-    assert len(data["targets"]) == 8
+    assert len(data["targets"]) == 10
     # None only where a client had nothing to compare (stock httpx may finish
     # no request in so short a run on a busy machine).
-    assert sum(t["met"] is None for t in data["targets"]) <= 2
+    assert sum(t["met"] is None for t in data["targets"]) <= 3
     assert (tmp_path / "field.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if fleet:
         rows = {(r["workers"], r["tier"]): r for r in data["fleet"]["rows"]}

@@ -38,7 +38,7 @@ from ..testing import FieldHost, make_population
 __all__ = ["CLIENTS", "Plan", "Tally", "crawl", "pct", "separate_late", "summarize"]
 
 CLIENTS = {
-    "aiohttp-threaded": "aiohttp default",
+    "aiohttp-threaded": "aiohttp ThreadedResolver",
     "aiohttp-aiodns": "aiohttp AsyncResolver",
     "httpx": "httpx default",
     "aiohttp-ours": "aiohttp + ours",
@@ -93,6 +93,9 @@ class Tally:
     connects: list[float] = field(default_factory=list)
     connects_by_kind: dict[str, list[float]] = field(
         default_factory=lambda: collections.defaultdict(list))
+    # requests to existing names that failed (no connection), per kind: a client
+    # that gives up on a slow lookup drops it from ``connects``, not from here
+    failed_by_kind: collections.Counter[str] = field(default_factory=collections.Counter)
     distinct: set[str] = field(default_factory=set)
     past_ttl: collections.Counter[str] = field(default_factory=collections.Counter)
     # (host name, time) of each DNS failure of an existing name outside the windows
@@ -180,7 +183,7 @@ def _aiohttp_trace(tally: Tally, windows: _Windows) -> aiohttp.TraceConfig:
 @contextlib.asynccontextmanager
 async def _aiohttp(client: str, plan: Plan, tally: Tally, windows: _Windows,
                    resolver: Any) -> AsyncIterator[Fetch]:
-    from aiohttp.resolver import AsyncResolver
+    from aiohttp.resolver import AsyncResolver, ThreadedResolver
 
     from ..aiohttp import connector as our_connector
 
@@ -196,7 +199,9 @@ async def _aiohttp(client: str, plan: Plan, tally: Tally, windows: _Windows,
             options["tries"] = plan.dns_tries
         conn = aiohttp.TCPConnector(resolver=AsyncResolver(**options))
     else:
-        conn = aiohttp.TCPConnector()
+        # Named: aiohttp's default is AsyncResolver whenever aiodns is installed,
+        # which would make this column a second AsyncResolver.
+        conn = aiohttp.TCPConnector(resolver=ThreadedResolver())
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout,
                                      trace_configs=[_aiohttp_trace(tally, windows)]) as session:
@@ -292,6 +297,8 @@ async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
                             return
                         why = _classify(exc, host, spans)
                         tally.failed[why] += 1
+                        if host.exists:
+                            tally.failed_by_kind[host.kind] += 1
                         if why == LOST:
                             tally.lost.append((host.name, time.monotonic(), _cause(exc)))
                     else:
@@ -324,12 +331,19 @@ async def crawl(client: str, plan: Plan, url: Callable[[FieldHost], str],
     return tally
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (nearest rank) in milliseconds."""
+def pct(values: list[float], q: float, never: int = 0) -> float | None:
+    """The ``q`` quantile (nearest rank) in milliseconds.
+
+    ``never``: that many more values that never finished (failed requests),
+    ranked after all others; None if the quantile falls among them.
+    """
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000, 1)
+    rank = max(0, math.ceil(q * (len(ordered) + never)) - 1)
+    if rank >= len(ordered):
+        return None
+    return round(ordered[rank] * 1000, 1)
 
 
 def summarize(client: str, tally: Tally) -> dict[str, Any]:
@@ -342,6 +356,7 @@ def summarize(client: str, tally: Tally) -> dict[str, Any]:
         "lost_to_dns": tally.failed[LOST],
         "lost_events": [[n, round(t, 4), why] for n, t, why in tally.lost],
         "ok_by_kind": dict(sorted(tally.ok.items())),
+        "failed_by_kind": dict(sorted(tally.failed_by_kind.items())),
         "seconds": round(tally.seconds, 2),
         "requests_per_s": round(total / tally.seconds, 1) if tally.seconds else None,
         "ok_per_s": round(ok / tally.seconds, 1) if tally.seconds else None,
