@@ -201,15 +201,17 @@ async def test_a_new_connection_skips_the_address_that_just_failed(
     port = await webs.serve("127.0.0.1")
     dns_server.add_host("learn.test", "127.0.0.1", "::1")
     with black_hole("::1", port):
-        async with session_for(resolver, force_close=True) as session:
+        # A 1 s attempt delay: paying it again shows far above a busy machine's noise.
+        async with session_for(resolver, force_close=True,
+                               happy_eyeballs_delay=1.0) as session:
             started = time.monotonic()
             await get(session, f"http://learn.test:{port}/")
             first = time.monotonic() - started
             started = time.monotonic()
             assert await get(session, f"http://learn.test:{port}/") == "ok 127.0.0.1"
             second = time.monotonic() - started
-    assert first >= 0.2, "the first connection waits the Happy Eyeballs delay on ::1"
-    assert second < 0.15, f"the second paid the fallback again ({second:.3f} s)"
+    assert first >= 0.9, "the first connection waits the Happy Eyeballs delay on ::1"
+    assert second < 0.5, f"the second paid the fallback again ({second:.3f} s)"
     assert (await resolver.resolve("learn.test"))[0].host == "127.0.0.1"
 
 
