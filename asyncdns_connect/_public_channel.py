@@ -19,7 +19,7 @@ from typing import Any
 
 import pycares
 
-from ._channel_options import RECV_BUFFER, SEND_BUFFER, ChannelOptions
+from ._channel_options import RECV_BUFFER, SEND_BUFFER, ChannelOptions, ChannelSide
 from ._errors import ResolverClosedError
 from ._pump import Pump
 
@@ -56,19 +56,12 @@ class _Job:
         self.fill_port = -1     # getaddrinfo: the port to put in each address
 
 
-class PublicChannel:
+class PublicChannel(ChannelSide):
     """The aiodns-facing calls of one event loop, on one ``pycares.Channel``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, options: ChannelOptions,
                  timeout: float, tries: int, max_concurrent: int) -> None:
-        self._loop = loop
-        self._options = options
-        self._max_concurrent = max_concurrent
-        self._timeout = timeout
-        self._tries = tries
-        self._servers: list[str] | None = list(options.servers) if options.servers else None
-        self._closed = False
-        self.queries_sent = 0
+        super().__init__(loop, options, timeout, tries, max_concurrent)
         self._pub: pycares.Channel | None = None
         self._pub_pump = Pump(loop, self._pub_read, self._pub_write)
         self._pub_timer: asyncio.TimerHandle | None = None

@@ -39,7 +39,7 @@ import pycares
 
 from ._answers import NEGATIVE, BadAnswer, Chain, negative_reply, positive_reply
 from ._cares import SUCCESS, RawChannel, read_records
-from ._channel_options import RECV_BUFFER, SEND_BUFFER, ChannelOptions
+from ._channel_options import RECV_BUFFER, SEND_BUFFER, ChannelOptions, ChannelSide
 from ._fetcher import Reply
 from ._pump import Pump
 
@@ -100,19 +100,12 @@ class _Conn:
         self.srtt = 0.0         # smoothed round trip of its answers (0: none yet)
 
 
-class Transactions:
+class Transactions(ChannelSide):
     """The Resolver's lookups on raw channels, one per server (``_fetcher.Fetcher``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, options: ChannelOptions,
                  timeout: float, tries: int, max_concurrent: int) -> None:
-        self._loop = loop
-        self._options = options
-        self._max_concurrent = max_concurrent
-        self._timeout = timeout
-        self._tries = tries
-        self._servers: list[str] | None = list(options.servers) if options.servers else None
-        self._closed = False
-        self.queries_sent = 0
+        super().__init__(loop, options, timeout, tries, max_concurrent)
         # Replies received from any server.
         self.answers = 0
         # The fetch channels: one per server.
