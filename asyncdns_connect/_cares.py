@@ -193,21 +193,17 @@ class RawChannel:
         options.qcache_max_ttl = 0
         options.sock_state_cb = self._sock_cb
         options.sock_state_cb_data = ffi.NULL
-        if ndots is not None:
-            options.ndots = ndots
-            mask |= lib.ARES_OPT_NDOTS
-        if udp_port is not None:
-            options.udp_port = udp_port
-            mask |= lib.ARES_OPT_UDP_PORT
-        if tcp_port is not None:
-            options.tcp_port = tcp_port
-            mask |= lib.ARES_OPT_TCP_PORT
-        if socket_send_buffer_size is not None:
-            options.socket_send_buffer_size = socket_send_buffer_size
-            mask |= lib.ARES_OPT_SOCK_SNDBUF
-        if socket_receive_buffer_size is not None:
-            options.socket_receive_buffer_size = socket_receive_buffer_size
-            mask |= lib.ARES_OPT_SOCK_RCVBUF
+        # Each optional integer: its ares_options field and the bit that says it is set.
+        for field, value, bit in (
+                ("ndots", ndots, lib.ARES_OPT_NDOTS),
+                ("udp_port", udp_port, lib.ARES_OPT_UDP_PORT),
+                ("tcp_port", tcp_port, lib.ARES_OPT_TCP_PORT),
+                ("socket_send_buffer_size", socket_send_buffer_size, lib.ARES_OPT_SOCK_SNDBUF),
+                ("socket_receive_buffer_size", socket_receive_buffer_size,
+                 lib.ARES_OPT_SOCK_RCVBUF)):
+            if value is not None:
+                setattr(options, field, value)
+                mask |= bit
         if domains:
             strs = [ffi.new("char[]", d.encode("ascii")) for d in domains]
             array = ffi.new(f"char *[{len(strs)}]", strs)

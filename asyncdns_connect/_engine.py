@@ -1,258 +1,55 @@
-"""The engine: every DNS transaction, from send to answer, on c-ares.
+"""The engine: every DNS transaction of one event loop, from send to answer, on c-ares.
 
-``fetch`` (the Resolver's A/AAAA lookups) runs on raw c-ares channels built in
-``_cares`` through pycares's cffi layer, one channel per nameserver, because only
-there can c-ares's query cache be switched off, the SOA of a negative reply be
-read, and sockets be read without running c-ares's timeouts. The engine, not
-c-ares, decides when a try has failed and which server the next try goes to:
+A small façade over the two kinds of channel, each in its own module:
 
-* ``timeout`` is the time one try waits at one server, ``tries`` the tries per
-  server; a lookup ends after at most ``timeout x tries x servers``.
-* A try that has waited ``timeout`` is followed by the next try (the next server
-  first), and stays open: an answer to any try within the budget is used. c-ares
-  alone shortens a try to 5x the server's average latency (floor 250 ms) and then
-  closes its socket, so a 400 ms answer after fast ones was lost.
-* A packet presumed lost (no answer after 5x the server's smoothed round trip,
-  at least 250 ms, at most half the try) is sent once more within the same try,
-  as c-ares would, but the first query stays open.
-* c-ares runs its own timeouts only to reap queries nobody waits for any more.
+* ``_transactions``: ``fetch``, the Resolver's A/AAAA lookups, on raw c-ares
+  channels (one per nameserver) with the engine's own tries, failover and
+  retransmission;
+* ``_public_channel``: the aiodns-facing calls (``query``, ``getaddrinfo``,
+  ``gethostbyaddr``, ``getnameinfo``) on a public ``pycares.Channel``, which
+  returns pycares's own result objects.
 
-One future per (name, family) is completed from the c-ares callback (no Task per
-lookup); the reply is read lean (``_cares.read_records``); the negative TTL comes
-from the reply's own SOA (``_answers``). Callbacks only record: a follow-up query
-or a queued lookup is sent after the channel call returns, since re-entering a
-channel from its own callback can deadlock. ``max_concurrent`` bounds lookups in
-flight, the rest wait in a FIFO, so a burst does not overflow the UDP buffers.
-
-The aiodns-facing API (``query``, ``getaddrinfo``, ``gethostbyaddr``,
-``getnameinfo``) keeps running on a public ``pycares.Channel`` created on first
-use: it returns pycares's own result objects, which aiodns users expect field for
-field, and re-implementing pycares's argument and result handling for those calls
-would copy most of pycares. c-ares's cache and adaptive per-try timer stay on
-there, as in aiodns; given ``timeout`` and ``tries``, the loop's timer still ends
-each call after ``timeout x tries x servers``. Both kinds of channel share one
-loop integration, ``_Pump`` (c-ares's sockets watched by the loop's selector
-through ``sock_state_cb``: answers arrive on the loop thread with no thread hop).
-Hand-written: no library drives pycares 5 from asyncio this way.
+Both share one loop integration (``_pump``), the options in
+``_channel_options``, and the nameserver checks in ``_servers``. Both are built
+lazily (no socket until the first call) and closed together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import socket
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-import pycares
+from ._channel_options import DEFAULT_TIMEOUT, DEFAULT_TRIES, ChannelOptions
+from ._public_channel import PublicChannel, QueryFailed
+from ._servers import parse_server, parse_servers
+from ._transactions import Transactions
 
-from ._answers import NEGATIVE, BadAnswer, Chain, negative_reply, positive_reply
-from ._cares import SUCCESS, RawChannel, read_records
-from ._errors import ResolverClosedError
-from ._fetcher import Reply
-
-__all__ = ["ChannelOptions", "Engine", "QueryFailed"]
-
-# Large enough that a burst of answers to max_concurrent queries is never dropped
-# by the kernel before the loop reads it.
-_RECV_BUFFER = 4 * 1024 * 1024
-_SEND_BUFFER = 1 * 1024 * 1024
-# How often the loop wakes the public channel for its timers while queries are in flight.
-_MAX_TIMER = 1.0
-DEFAULT_TIMEOUT = 2.0
-DEFAULT_TRIES = 2
-_QTYPE: dict[int, int] = {
-    socket.AF_INET: pycares.QUERY_TYPE_A, socket.AF_INET6: pycares.QUERY_TYPE_AAAA}
-_ETIMEOUT = pycares.errno.ARES_ETIMEOUT
-_ECANCELLED = pycares.errno.ARES_ECANCELLED
-_EDESTRUCTION = pycares.errno.ARES_EDESTRUCTION
-_EBADRESP = pycares.errno.ARES_EBADRESP
-_TRY_END, _RESEND = 0, 1
-_MIN_RESEND = 0.25
-_SERVER_TROUBLE = frozenset({
-    _ETIMEOUT, pycares.errno.ARES_ESERVFAIL, pycares.errno.ARES_EREFUSED,
-    pycares.errno.ARES_ECONNREFUSED, pycares.errno.ARES_ENOTIMP, pycares.errno.ARES_EFORMERR,
-    _EBADRESP})
-_NO_REPLY = frozenset({_ETIMEOUT, _ECANCELLED, _EDESTRUCTION,
-                       pycares.errno.ARES_ECONNREFUSED})
-_RAW_EXTRA = frozenset({"flags", "udp_port", "tcp_port", "local_ip", "local_dev",
-                        "socket_send_buffer_size", "socket_receive_buffer_size"})
-
-
-class QueryFailed(Exception):
-    """A query ended with a c-ares status (NXDOMAIN, SERVFAIL, timeout, ...)."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class ChannelOptions:
-    """What the channels are built with; ``None`` means the default.
-
-    ``timeout`` (seconds, default 2) is one try at one server; ``tries``
-    (default 2) the tries per server.
-    """
-
-    servers: tuple[str, ...] | None = None
-    timeout: float | None = None
-    tries: int | None = None
-    rotate: bool = False
-    ndots: int | None = None
-    domains: tuple[str, ...] | None = None
-    # Any other pycares.Channel keyword (flags, udp_port, tcp_port, local_ip, ...),
-    # passed through as given (the aiodns drop-in forwards its caller's options).
-    extra: tuple[tuple[str, Any], ...] = ()
-
-
-class _Pump:
-    """Watches one channel's sockets for the loop: c-ares's sock_state_cb."""
-
-    __slots__ = ("__weakref__", "_loop", "_on_read", "_on_write", "_readers", "_writers",
-                 "closed", "owner")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_read: Callable[[_Pump, int], None],
-                 on_write: Callable[[_Pump, int], None]) -> None:
-        self._loop = loop
-        self.owner: Any = None
-        self._on_read = on_read
-        self._on_write = on_write
-        self._readers: set[int] = set()
-        self._writers: set[int] = set()
-        self.closed = False
-
-    def sock_state(self, fd: int, readable: bool, writable: bool) -> None:
-        if self.closed:
-            return
-        if readable:
-            if fd not in self._readers:
-                self._readers.add(fd)
-                self._loop.add_reader(fd, self._on_read, self, fd)
-        elif fd in self._readers:
-            self._readers.discard(fd)
-            self._loop.remove_reader(fd)
-        if writable:
-            if fd not in self._writers:
-                self._writers.add(fd)
-                self._loop.add_writer(fd, self._on_write, self, fd)
-        elif fd in self._writers:
-            self._writers.discard(fd)
-            self._loop.remove_writer(fd)
-
-    def close(self) -> None:
-        self.closed = True
-        if not self._loop.is_closed():
-            for fd in self._readers:
-                self._loop.remove_reader(fd)
-            for fd in self._writers:
-                self._loop.remove_writer(fd)
-        self._readers.clear()
-        self._writers.clear()
-
-
-class _Fetch:
-    """One (name, family) lookup: its future, its CNAME chain, its deadline."""
-
-    __slots__ = ("asked", "attempt", "base", "chain", "deadline", "done", "future", "latest",
-                 "live", "name", "on_reply", "qtype", "sent", "tokens")
-
-    def __init__(self, future: asyncio.Future[Reply], name: str, qtype: int,
-                 on_reply: Callable[[Reply], None] | None = None) -> None:
-        self.future = future
-        self.on_reply = on_reply
-        self.name = name
-        self.qtype = qtype
-        self.chain = Chain(name, qtype)
-        self.asked = name
-        self.deadline = 0.0
-        self.done = False
-        self.sent = False
-        self.attempt = 0        # tries sent so far, minus one
-        self.base = 0           # the server of the first try
-        self.live = 0           # c-ares queries out for it
-        self.latest = 0         # the token of the latest try
-        self.tokens: list[int] = []
-
-
-class _Conn:
-    """One raw channel (one server) with its pump and query counts."""
-
-    __slots__ = ("orphans", "pending", "pump", "raw", "srtt")
-
-    def __init__(self, pump: _Pump) -> None:
-        self.pump = pump
-        self.raw: RawChannel
-        self.pending = 0        # c-ares queries in flight on this channel
-        self.orphans = 0        # ... of which no lookup waits for
-        self.srtt = 0.0         # smoothed round trip of its answers (0: none yet)
-
-
-class _Job:
-    """One aiodns-facing call on the public channel and the future its caller waits on."""
-
-    __slots__ = ("args", "deadline", "fill_port", "future", "kind", "name", "qclass", "qtype")
-
-    def __init__(self, future: asyncio.Future[Any], kind: str, name: str, qtype: int,
-                 args: tuple[Any, ...] = (), qclass: int = pycares.QUERY_CLASS_IN) -> None:
-        self.future = future
-        self.kind = kind
-        self.name = name
-        self.qtype = qtype
-        self.args = args
-        self.qclass = qclass
-        self.deadline: asyncio.TimerHandle | None = None
-        self.fill_port = -1     # getaddrinfo: the port to put in each address
+__all__ = ["ChannelOptions", "Engine", "QueryFailed", "parse_server", "parse_servers"]
 
 
 class Engine:
     """The c-ares channels of one event loop."""
 
+    calls_back = True  # fetch() takes on_reply (see _fetcher.Fetcher)
+
     def __init__(self, loop: asyncio.AbstractEventLoop, options: ChannelOptions,
                  max_concurrent: int = 512) -> None:
         self._loop = loop
-        self._options = options
-        self._max_concurrent = max(1, max_concurrent)
+        max_concurrent = max(1, max_concurrent)
         self._timeout = options.timeout if options.timeout is not None else DEFAULT_TIMEOUT
         self._tries = options.tries if options.tries is not None else DEFAULT_TRIES
         if not self._timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, not {options.timeout!r}")
         if self._tries < 1:
             raise ValueError(f"tries must be >= 1, not {options.tries!r}")
-        self._servers: list[str] | None = list(options.servers) if options.servers else None
         self._closed = False
-        self.queries_sent = 0
-        # Replies received from any server (the scheduler drops a remembered
-        # timeout once the upstream answers again).
-        self.answers = 0
-        # The fetch channels: one per server.
-        self._conns: list[_Conn] = []
-        self._first = 0                         # the server lookups start at
-        # c-ares query token -> (lookup, channel, name asked, when sent)
-        self._jobs: dict[int, tuple[_Fetch, _Conn, str, float]] = {}
-        self._next_token = 1
-        self._live = 0                          # lookups sent and not answered
-        self._waiting: deque[_Fetch] = deque()
-        self._next: list[_Fetch] = []           # tries and CNAME follow-ups to send
-        # (when, token, kind): a try has waited timeout (_TRY_END), or long enough
-        # that its packet was probably lost (_RESEND).
-        self._dues: list[tuple[float, int, int]] = []
-        self._due_timer: asyncio.TimerHandle | None = None
-        self._reap_timer: asyncio.TimerHandle | None = None
-        self._orphans = False
-        # The aiodns-facing channel.
-        self._pub: pycares.Channel | None = None
-        self._pub_pump = _Pump(loop, self._pub_read, self._pub_write)
-        self._pub_timer: asyncio.TimerHandle | None = None
-        self._inflight: set[_Job] = set()
-        self._pub_waiting: deque[_Job] = deque()
-        self._done: list[tuple[_Job, Any, int | None]] = []
-        self._drain_scheduled = False
-        self._rearm_scheduled = False
-
-    # -- life -----------------------------------------------------------------
+        self._tx = Transactions(loop, options, self._timeout, self._tries, max_concurrent)
+        self._pub = PublicChannel(loop, options, self._timeout, self._tries, max_concurrent)
+        self.fetch = self._tx.fetch
+        self.query = self._pub.query
+        self.getaddrinfo = self._pub.getaddrinfo
+        self.gethostbyaddr = self._pub.gethostbyaddr
+        self.getnameinfo = self._pub.getnameinfo
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -271,635 +68,38 @@ class Engine:
         return self._tries
 
     @property
+    def queries_sent(self) -> int:
+        """Queries sent on either kind of channel (retries and resends included)."""
+        return self._tx.queries_sent + self._pub.queries_sent
+
+    @property
+    def answers(self) -> int:
+        """Replies received from any server by ``fetch``."""
+        return self._tx.answers
+
+    @property
     def servers(self) -> list[str]:
-        if self._conns:
-            return [s for c in self._conns for s in c.raw.servers]
-        return list(self._public().servers)
+        tx = self._tx.servers
+        return tx if tx is not None else self._pub.servers
 
     @servers.setter
     def servers(self, servers: Sequence[str]) -> None:
-        self._servers = list(servers)
-        if self._conns:
-            # Lookups in flight start over on the new servers.
-            live = [e[0] for e in self._jobs.values() if not e[0].done]
-            self._destroy_conns()
-            conns = self._connect()
-            for fetch in dict.fromkeys(live):
-                fetch.attempt = fetch.live = fetch.base = 0
-                fetch.tokens = []
-                fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
-                self._send(fetch)
-            self._after()
-        if self._pub is not None:
-            self._pub.servers = self._servers
+        # Lookups in flight on the fetch channels start over on the new servers.
+        listed = list(servers)
+        self._tx.servers = listed
+        self._pub.servers = listed
 
     def close(self) -> None:
         """Free the channels: pending fetches get ARES_EDESTRUCTION, queries ResolverClosedError."""
         if self._closed:
             return
         self._closed = True
-        live = not self._loop.is_closed()
-        self._pub_pump.close()
-        for timer in (self._due_timer, self._reap_timer, self._pub_timer):
-            if timer is not None:
-                timer.cancel()
-        self._due_timer = self._reap_timer = self._pub_timer = None
-        fetches = list(self._waiting) + self._next + [e[0] for e in self._jobs.values()]
-        self._waiting.clear()
-        self._next.clear()
-        self._destroy_conns()
-        jobs = list(self._inflight) + list(self._pub_waiting)
-        self._inflight.clear()
-        self._pub_waiting.clear()
-        if self._pub is not None:
-            self._pub.close()
-        if not live:
-            return
-        for fetch in fetches:
-            self._finish(fetch, Reply(_EDESTRUCTION))
-        for job in jobs:
-            if job.deadline is not None:
-                job.deadline.cancel()
-            if not job.future.done():
-                job.future.set_exception(
-                    ResolverClosedError.for_host(job.name, "resolver closed"))
-
-    def _destroy_conns(self) -> None:
-        """Free the fetch channels; c-ares's last callbacks find no lookup to answer."""
-        conns, self._conns = self._conns, []
-        self._jobs.clear()
-        self._dues.clear()
-        self._first = 0
-        for conn in conns:
-            conn.pump.close()
-            conn.raw.destroy()
+        self._tx.close()
+        self._pub.close()
 
     def cancel_all(self) -> None:
         """Cancel every lookup: fetches get ARES_ECANCELLED, queries QueryFailed(ECANCELLED)."""
         if self._closed:
             return
-        for fetch in list(self._waiting) + self._next:
-            self._finish(fetch, Reply(_ECANCELLED))
-        self._waiting.clear()
-        self._next.clear()
-        for conn in self._conns:
-            # c-ares calls back every query with ARES_ECANCELLED.
-            conn.raw.cancel()
-        self._after()
-        for job in self._pub_waiting:
-            if not job.future.done():
-                job.future.set_exception(QueryFailed(_ECANCELLED))
-        self._pub_waiting.clear()
-        if self._pub is not None:
-            self._pub.cancel()
-
-    # -- fetch: the Resolver's lookups on raw channels, one per server ---------------
-
-    calls_back = True  # fetch() takes on_reply (see _fetcher.Fetcher)
-
-    def fetch(self, name: str, family: int, *,
-              on_reply: Callable[[Reply], None] | None = None) -> asyncio.Future[Reply]:
-        """Send the A or AAAA query of ``name`` now; the future always gets a Reply.
-
-        Implements ``_fetcher.Fetcher``. The search list applies when the servers
-        come from the system configuration. ``on_reply`` is called with the Reply
-        when it is known, before the future's callbacks (it must not call the engine).
-        """
-        future: asyncio.Future[Reply] = self._loop.create_future()
-        if self._closed:
-            reply = Reply(_EDESTRUCTION)
-            future.set_result(reply)
-            if on_reply is not None:
-                on_reply(reply)
-            return future
-        fetch = _Fetch(future, name, _QTYPE[family], on_reply)
-        if self._live < self._max_concurrent:
-            self._start(fetch)
-            self._after()
-        else:
-            self._waiting.append(fetch)
-        return future
-
-    def _start(self, fetch: _Fetch) -> None:
-        conns = self._conns or self._connect()
-        self._live += 1
-        fetch.sent = True
-        n = len(conns)
-        if self._options.rotate and n > 1:
-            self._first = (self._first + 1) % n
-        fetch.base = self._first
-        fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
-        self._send(fetch)
-
-    def _connect(self) -> list[_Conn]:
-        """One raw channel per server: each try goes to the server we choose."""
-        o = self._options
-        extra = dict(o.extra)
-        unknown = set(extra) - _RAW_EXTRA
-        if unknown:
-            raise TypeError(f"unsupported channel options for lookups: {sorted(unknown)}")
-
-        def conn(servers: Sequence[str] | None) -> _Conn:
-            pump = _Pump(self._loop, self._raw_read, self._raw_write)
-            c = _Conn(pump)
-            c.raw = RawChannel(
-                on_answer=self._on_answer, on_sock_state=pump.sock_state,
-                timeout=self._timeout, tries=1, servers=servers, ndots=o.ndots,
-                domains=o.domains, rotate=False, socket_send_buffer_size=_SEND_BUFFER,
-                socket_receive_buffer_size=_RECV_BUFFER, **extra)
-            pump.owner = c
-            return c
-
-        first = conn(self._servers)
-        servers = first.raw.servers
-        if len(servers) > 1:
-            # System configuration: keep its search list and ndots, split its servers.
-            first.raw.servers = servers[:1]
-            self._conns = [first] + [conn(servers[:1]) for _ in servers[1:]]
-            for c, server in zip(self._conns[1:], servers[1:], strict=True):
-                c.raw.servers = [server]
-        else:
-            self._conns = [first]
-        return self._conns
-
-    @property
-    def _attempts(self) -> int:
-        return self._tries * max(1, len(self._conns))
-
-    def _send(self, fetch: _Fetch, conn: _Conn | None = None) -> None:
-        """Send the lookup's current try, or with ``conn`` a resend of it to that server.
-
-        Never called from inside a c-ares callback.
-        """
-        resend = conn is not None
-        if conn is None:
-            conns = self._conns
-            conn = conns[(fetch.base + fetch.attempt) % len(conns)]
-        token = self._next_token
-        self._next_token = token + 1
-        now = self._loop.time()
-        self._jobs[token] = (fetch, conn, fetch.asked, now)
-        conn.pending += 1
-        fetch.live += 1
-        fetch.tokens.append(token)
-        if not resend:
-            fetch.latest = token
-        try:
-            status = conn.raw.query(token, fetch.asked, fetch.qtype,
-                                    search=self._servers is None and fetch.asked == fetch.name)
-        except (UnicodeError, ValueError) as exc:
-            self._forget(token)
-            self._finish(fetch, Reply(_EBADRESP, reason=f"bad name {fetch.asked!r}: {exc}"))
-            return
-        self.queries_sent += 1
-        if status != SUCCESS:
-            # c-ares refused the query, perhaps after calling back already.
-            if self._forget(token):
-                if status in _SERVER_TROUBLE:
-                    self._failed_try(fetch, conn, status)
-                else:
-                    self._finish(fetch, Reply(status))
-            return
-        if token not in self._jobs or resend:
-            return
-        when = min(now + self._timeout, fetch.deadline)
-        self._due(when, token, _TRY_END)
-        # Like c-ares: a packet is presumed lost after 5x the server's round trip
-        # (at least 250 ms). Unlike c-ares, the first query stays open. The round
-        # trip is read when the resend falls due, so a burst sent before the server
-        # first answered gets one too.
-        resend_at = now + self._rto(conn)
-        if resend_at < when:
-            self._due(resend_at, token, _RESEND)
-
-    def _rto(self, conn: _Conn) -> float:
-        """How long a query waits before its packet is presumed lost.
-
-        5x the server's smoothed round trip, at least 250 ms, as c-ares; but at
-        most half a try, so one retransmission always fits in it: a long-tailed
-        upstream (slow recursions) drives the average up, and with resolv.conf's
-        ``attempts:1`` a try without a retransmission loses every dropped packet.
-        """
-        return min(max(_MIN_RESEND, 5 * conn.srtt), max(_MIN_RESEND, self._timeout / 2))
-
-    def _due(self, when: float, token: int, kind: int) -> None:
-        heapq.heappush(self._dues, (when, token, kind))
-        timer = self._due_timer
-        if timer is None or timer.when() > when:
-            if timer is not None:
-                timer.cancel()
-            self._due_timer = self._loop.call_at(when, self._on_due)
-
-    def _forget(self, token: int) -> bool:
-        entry = self._jobs.pop(token, None)
-        if entry is None:
-            return False
-        fetch, conn = entry[0], entry[1]
-        conn.pending -= 1
-        if fetch.done:
-            conn.orphans -= 1
-        else:
-            fetch.live -= 1
-        return True
-
-    def _on_answer(self, token: int, status: int, dnsrec: Any) -> None:
-        """c-ares's callback, inside a channel call: read the reply, record the outcome."""
-        entry = self._jobs.get(token)
-        if entry is None or self._closed:
-            return
-        self._forget(token)
-        fetch, conn, asked, sent = entry
-        if status not in _NO_REPLY:
-            # Only a reply measures the round trip (not c-ares reaping a timeout).
-            self.answers += 1
-            rtt = self._loop.time() - sent
-            conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
-        if fetch.done or asked != fetch.asked:
-            return
-        if status == SUCCESS or status in NEGATIVE:
-            records, soa = read_records(dnsrec)
-            try:
-                follow = fetch.chain.follow(records, asked, soa is not None)
-            except BadAnswer as exc:
-                self._finish(fetch, Reply(_EBADRESP, reason=f"{exc}"))
-                return
-            if status != SUCCESS:
-                self._finish(fetch, negative_reply(status, soa, fetch.chain))
-            elif follow is not None:
-                # A server cut the CNAME chain short: ask on from its end, later.
-                fetch.asked = follow
-                self._next.append(fetch)
-            else:
-                self._finish(fetch, positive_reply(fetch.chain, soa))
-        elif status in _SERVER_TROUBLE:
-            self._failed_try(fetch, conn, status)
-        else:
-            self._finish(fetch, Reply(status))
-
-    def _failed_try(self, fetch: _Fetch, conn: _Conn, status: int) -> None:
-        """A server failed this try: the next try goes to the next server, if any is left."""
-        self._server_failed(conn)
-        if fetch.live > 0:
-            # An earlier or later query is still out. If the one that failed was
-            # the try's own (c-ares timed it out, say) and only its retransmission
-            # is left, that one now carries the try's end: nothing else would.
-            if fetch.latest not in self._jobs:
-                fetch.latest = [t for t in fetch.tokens if t in self._jobs][-1]
-                sent = self._jobs[fetch.latest][3]
-                self._due(min(sent + self._timeout, fetch.deadline), fetch.latest, _TRY_END)
-            return
-        if fetch.attempt + 1 < self._attempts and self._loop.time() < fetch.deadline:
-            fetch.attempt += 1
-            self._next.append(fetch)
-        else:
-            self._finish(fetch, Reply(status))
-
-    def _server_failed(self, conn: _Conn) -> None:
-        # Lookups start at the first server until it fails, then at the next one.
-        conns = self._conns
-        if len(conns) > 1 and conns[self._first % len(conns)] is conn:
-            self._first = (self._first + 1) % len(conns)
-
-    def _finish(self, fetch: _Fetch, reply: Reply) -> None:
-        if fetch.done:
-            return
-        fetch.done = True
-        if fetch.sent:
-            self._live -= 1
-        for token in fetch.tokens:
-            entry = self._jobs.get(token)
-            if entry is not None:
-                # c-ares keeps asking for a try nobody waits on: reap it later.
-                entry[0].live -= 1
-                entry[1].orphans += 1
-                self._orphans = True
-        fetch.tokens = []
-        if not fetch.future.done():
-            fetch.future.set_result(reply)
-        if fetch.on_reply is not None:
-            # Straight to the cache: a done callback would cost a loop hop per family.
-            on_reply, fetch.on_reply = fetch.on_reply, None
-            on_reply(reply)
-
-    def _after(self) -> None:
-        """After a channel call: send follow-ups, retries and queued lookups."""
-        while self._next or (self._waiting and self._live < self._max_concurrent):
-            if self._closed:
-                return
-            if self._next:
-                fetch = self._next.pop()
-                if not fetch.done:
-                    self._send(fetch)
-                continue
-            fetch = self._waiting.popleft()
-            if fetch.future.done():
-                fetch.done = True
-            else:
-                self._start(fetch)
-        if self._orphans and self._reap_timer is None and not self._closed:
-            self._reap_timer = self._loop.call_later(self._timeout, self._reap)
-
-    def _raw_read(self, pump: _Pump, fd: int) -> None:
-        if not self._closed:
-            pump.owner.raw.process_fd(fd, False)
-            self._after()
-
-    def _raw_write(self, pump: _Pump, fd: int) -> None:
-        if not self._closed:
-            pump.owner.raw.process_fd(fd, True)
-            self._after()
-
-    def _on_due(self) -> None:
-        """A try has waited ``timeout``: send the next one, or give up at the deadline."""
-        self._due_timer = None
-        if self._closed:
-            return
-        now = self._loop.time()
-        dues = self._dues
-        while dues and dues[0][0] <= now:
-            _when, token, kind = heapq.heappop(dues)
-            entry = self._jobs.get(token)
-            if entry is None:
-                continue
-            fetch, conn = entry[0], entry[1]
-            if fetch.done:
-                continue
-            if fetch.future.done() or now >= fetch.deadline:
-                # Abandoned by its caller, or out of budget.
-                self._finish(fetch, Reply(_ETIMEOUT))
-            elif token != fetch.latest:
-                continue
-            elif kind == _RESEND:
-                if not conn.srtt:
-                    continue  # the server never answered: nothing says a packet was lost
-                at = entry[3] + self._rto(conn)
-                if at > now:
-                    if at < min(entry[3] + self._timeout, fetch.deadline):
-                        heapq.heappush(dues, (at, token, _RESEND))
-                    continue
-                self._send(fetch, conn)
-            else:
-                # The latest try waited timeout; earlier tries stay open: whichever
-                # answers first within the budget is used.
-                self._server_failed(conn)
-                if fetch.attempt + 1 < self._attempts:
-                    fetch.attempt += 1
-                    self._next.append(fetch)
-                else:
-                    heapq.heappush(dues, (fetch.deadline, fetch.latest, _TRY_END))
-        self._after()
-        while dues and dues[0][1] not in self._jobs:
-            heapq.heappop(dues)
-        if dues and not self._closed:
-            self._due_timer = self._loop.call_at(dues[0][0], self._on_due)
-
-    def _reap(self) -> None:
-        """End the c-ares queries of lookups already answered (never answered themselves).
-
-        c-ares runs its timeouts here only, on a channel with no live try (or far
-        too many dead ones), so its adaptive timer never cuts a live try short.
-        """
-        self._reap_timer = None
-        if self._closed:
-            return
-        for conn in self._conns:
-            if conn.orphans and (conn.pending == conn.orphans
-                                 or conn.orphans > self._max_concurrent):
-                conn.raw.process_timeouts()
-        self._orphans = any(c.orphans for c in self._conns)
-        self._after()
-
-    # -- the aiodns-facing API on the public channel --------------------------------
-
-    def query(self, name: str, qtype: int, *, qclass: int = pycares.QUERY_CLASS_IN,
-              search: bool = False, ours: bool = False) -> asyncio.Future[pycares.DNSResult]:
-        """Send one query; the future gets the DNSResult or QueryFailed.
-
-        ``search`` applies the search list and ndots. ``ours`` is accepted for
-        compatibility and ignored (lookups with our TTL policy use ``fetch``).
-        """
-        return self._enqueue("search" if search else "query", name, qtype, qclass=qclass)
-
-    def getaddrinfo(self, host: str, port: int | None, family: int, type: int,
-                    proto: int, flags: int) -> asyncio.Future[pycares.AddrInfoResult]:
-        """c-ares's getaddrinfo; a numeric port is filled in here, not by c-ares.
-
-        Given a port, c-ares calls getservbyname(), which reads /etc/services on
-        every lookup, numeric ports included.
-        """
-        service: Any = port
-        if isinstance(service, str) and service.isdigit():
-            service = int(service)
-        fill = -1
-        if isinstance(service, int) and 0 <= service <= 65535:
-            fill, service = service, None
-        job = self._enqueue("getaddrinfo", host, 0, (service, family, type, proto, flags),
-                            fill_port=fill)
-        return job
-
-    def gethostbyaddr(self, addr: str) -> asyncio.Future[pycares.HostResult]:
-        return self._enqueue("gethostbyaddr", addr, 0)
-
-    def getnameinfo(self, sockaddr: tuple[Any, ...], flags: int
-                    ) -> asyncio.Future[pycares.NameInfoResult]:
-        return self._enqueue("getnameinfo", "", 0, (sockaddr, flags))
-
-    def _public(self) -> pycares.Channel:
-        pub = self._pub
-        if pub is None:
-            o = self._options
-            kwargs: dict[str, Any] = {
-                # Passing flags replaces c-ares's defaults; keep EDNS on.
-                "flags": pycares.ARES_FLAG_EDNS,
-                # As given: None lets c-ares read resolv.conf, as aiodns users expect.
-                "timeout": o.timeout,
-                "tries": o.tries,
-                "ndots": o.ndots,
-                "servers": self._servers,
-                "domains": list(o.domains) if o.domains else None,
-                "rotate": o.rotate,
-                "socket_receive_buffer_size": _RECV_BUFFER,
-                "socket_send_buffer_size": _SEND_BUFFER,
-            }
-            kwargs.update(o.extra)
-            pub = self._pub = pycares.Channel(sock_state_cb=self._pub_pump.sock_state, **kwargs)
-        return pub
-
-    def _enqueue(self, kind: str, name: str, qtype: int, args: tuple[Any, ...] = (),
-                 qclass: int = pycares.QUERY_CLASS_IN, fill_port: int = -1
-                 ) -> asyncio.Future[Any]:
-        if self._closed:
-            raise ResolverClosedError.for_host(name, "resolver closed")
-        job = _Job(self._loop.create_future(), kind, name, qtype, args, qclass)
-        job.fill_port = fill_port
-        if len(self._inflight) < self._max_concurrent:
-            self._submit(job)
-        else:
-            self._pub_waiting.append(job)
-        return job.future
-
-    def _submit(self, job: _Job) -> None:
-        self._inflight.add(job)
-        callback = _Callback(self, job)
-        name = job.name
-        try:
-            channel = self._public()
-            kind = job.kind
-            if kind == "query":
-                channel.query(name, job.qtype, query_class=job.qclass, callback=callback)
-            elif kind == "search":
-                channel.search(name, job.qtype, query_class=job.qclass, callback=callback)
-            elif kind == "getaddrinfo":
-                port, family, type_, proto, flags = job.args
-                channel.getaddrinfo(name, port, family=family, type=type_, proto=proto,
-                                    flags=flags, callback=callback)
-            elif kind == "gethostbyaddr":
-                channel.gethostbyaddr(name, callback=callback)
-            else:
-                sockaddr, flags = job.args
-                channel.getnameinfo(sockaddr, flags, callback=callback)
-            self.queries_sent += 1
-        except (pycares.AresError, ValueError, TypeError, RuntimeError) as exc:
-            self._inflight.discard(job)
-            status = exc.args[0] if isinstance(exc, pycares.AresError) and exc.args else None
-            if not job.future.done():
-                job.future.set_exception(
-                    QueryFailed(status) if isinstance(status, int) else exc)
-            return
-        if job in self._inflight and self._options.timeout and self._options.tries:
-            # c-ares's adaptive per-try timer may give up early, never late: the
-            # whole-lookup deadline is the loop's.
-            job.deadline = self._loop.call_later(
-                self._timeout * self._tries * max(1, len(self._servers or "-")), self._expire,
-                job)
-        if not self._rearm_scheduled:
-            # Once per loop iteration, not per query: a burst submits hundreds.
-            self._rearm_scheduled = True
-            self._loop.call_soon(self._rearm)
-
-    def _expire(self, job: _Job) -> None:
-        job.deadline = None
-        if job in self._inflight:
-            self._finish_later(job, None, _ETIMEOUT)
-
-    def _on_pub_answer(self, job: _Job, result: Any, status: int | None) -> None:
-        if self._closed or job not in self._inflight:
-            # pycares destroys a closed (or pre-fork) channel on its own thread and
-            # cancels its queries there; their jobs were already failed by close().
-            return
-        self._finish_later(job, result, status)
-
-    def _finish_later(self, job: _Job, result: Any, status: int | None) -> None:
-        self._done.append((job, result, status))
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._loop.call_soon(self._drain)
-
-    def _drain(self) -> None:
-        """Hand a batch of answers to their futures, then start queued queries."""
-        self._drain_scheduled = False
-        done, self._done = self._done, []
-        for job, result, status in done:
-            self._inflight.discard(job)
-            if job.deadline is not None:
-                job.deadline.cancel()
-                job.deadline = None
-            fut = job.future
-            if fut.done():
-                continue
-            if status is None:
-                if job.fill_port >= 0:
-                    for node in result.nodes:
-                        node.addr = (node.addr[0], job.fill_port, *node.addr[2:])
-                fut.set_result(result)
-            else:
-                fut.set_exception(QueryFailed(status))
-        while (self._pub_waiting and len(self._inflight) < self._max_concurrent
-               and not self._closed):
-            job = self._pub_waiting.popleft()
-            if not job.future.done():
-                self._submit(job)
-
-    def _pub_read(self, _pump: _Pump, fd: int) -> None:
-        self._pub_process(fd, pycares.ARES_SOCKET_BAD)
-
-    def _pub_write(self, _pump: _Pump, fd: int) -> None:
-        self._pub_process(pycares.ARES_SOCKET_BAD, fd)
-
-    def _pub_process(self, read_fd: int, write_fd: int) -> None:
-        if self._closed or self._pub is None:
-            return
-        self._pub.process_fd(read_fd, write_fd)
-        self._arm_pub_timer()
-
-    def _rearm(self) -> None:
-        self._rearm_scheduled = False
-        self._arm_pub_timer()
-
-    def _arm_pub_timer(self) -> None:
-        if self._closed or not self._inflight or self._pub is None:
-            return
-        delay: float = self._pub.timeout(_MAX_TIMER)  # type: ignore[no-untyped-call]
-        when = self._loop.time() + max(delay, 0.001)
-        if self._pub_timer is not None:
-            if self._pub_timer.when() <= when + 0.001:
-                return
-            self._pub_timer.cancel()
-        self._pub_timer = self._loop.call_at(when, self._on_pub_timer)
-
-    def _on_pub_timer(self) -> None:
-        self._pub_timer = None
-        if self._closed or self._pub is None:
-            return
-        self._pub.process_fd(pycares.ARES_SOCKET_BAD, pycares.ARES_SOCKET_BAD)
-        self._arm_pub_timer()
-
-
-class _Callback:
-    """A callable c-ares keeps; a class, not a closure, so it stays small."""
-
-    __slots__ = ("engine", "job")
-
-    def __init__(self, engine: Engine, job: _Job) -> None:
-        self.engine = engine
-        self.job = job
-
-    def __call__(self, result: Any, status: int | None) -> None:
-        self.engine._on_pub_answer(self.job, result, status)
-
-
-def parse_server(server: str) -> str:
-    """Check an 'ip', 'ip:port' or '[v6]:port' nameserver and return it for c-ares."""
-    text = server.strip()
-    host, port = text, None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"bad nameserver {server!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1:]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"bad nameserver {server!r}")
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        socket.inet_pton(family, host.split("%")[0])
-    except OSError:
-        raise ValueError(f"bad nameserver {server!r}: not an IP address") from None
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"bad nameserver {server!r}: the port must be 1-65535")
-    if family == socket.AF_INET6:
-        return f"[{host}]:{port}" if port else host
-    return f"{host}:{port}" if port else host
-
-
-def parse_servers(servers: Sequence[str] | None) -> tuple[str, ...] | None:
-    if servers is None:
-        return None
-    parsed = tuple(parse_server(s) for s in servers)
-    if not parsed:
-        raise ValueError("nameservers must name at least one server, or be None")
-    return parsed
-
+        self._tx.cancel_all()
+        self._pub.cancel_all()

@@ -1,10 +1,10 @@
 """A minimal HTTP/1.1 responder for the httpx benchmark, run as a child process.
 
-Every request on every connection gets ``200 OK`` with a 2-byte body; the
-connection stays open until the client closes it. It listens on 127.0.0.1 and
-::1 (one port), so a name with A and AAAA records connects whichever family a
-client tries first. Hand-written: the benchmark measures the client's DNS and
-connect path, and a full server framework would be the slower side.
+Every request on every connection gets ``200 OK`` with a 3-byte body
+(``asyncdns_connect.testing._http.OkResponder``, shared with ``FieldWeb``); the
+connection stays open unless a request says ``Connection: close``. It listens on
+127.0.0.1 and ::1 (one port), so a name with A and AAAA records connects
+whichever family a client tries first.
 
     python benchmarks/_httpserver.py PORT      # prints READY when serving
 """
@@ -17,29 +17,10 @@ import os
 import signal
 import socket
 import sys
-from typing import Any
 
 import _common as c
 
-_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
-             b"Connection: keep-alive\r\n\r\nok")
-
-
-class _Responder(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        # Requests carry no body here: one response per header block.
-        while b"\r\n\r\n" in self.buffer:
-            _, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-            if self.transport is not None:
-                self.transport.write(_RESPONSE)
+from asyncdns_connect.testing._http import OkResponder
 
 
 async def _serve(port: int) -> None:
@@ -48,7 +29,7 @@ async def _serve(port: int) -> None:
     for host, family in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)):
         with contextlib.suppress(OSError):  # no ::1: serve IPv4 only
             servers.append(await loop.create_server(
-                _Responder, host, port, family=family, backlog=4096, reuse_address=True))
+                OkResponder, host, port, family=family, backlog=4096, reuse_address=True))
     if not servers:
         raise OSError(f"cannot listen on port {port}")
     print("READY", flush=True)

@@ -456,8 +456,9 @@ async def test_a_lookup_ends_when_its_first_query_fails_and_the_retransmission_i
         assert (await fetch(e, "fast.test")).status == OK  # the server's round trip
         future = e.fetch("lost.test", AF_INET)
         await dns_server.wait_for_queries(2, "lost.test", "A")  # query + retransmission
-        first = min(t for t, job in e._jobs.items() if job[2] == "lost.test")
-        e._on_answer(first, pycares.errno.ARES_ETIMEOUT, None)  # as c-ares's reaper does
+        tx = e._tx  # the fetch side (_transactions)
+        first = min(t for t, job in tx._jobs.items() if job[2] == "lost.test")
+        tx._on_answer(first, pycares.errno.ARES_ETIMEOUT, None)  # as c-ares's reaper does
         reply = await asyncio.wait_for(future, 5)
         assert reply.status == pycares.errno.ARES_ETIMEOUT
     finally:

@@ -14,9 +14,7 @@
 ``FieldWeb`` serves HTTP behind them: ``url(host)`` is the host's URL, on a port
 where ``[::1]`` is a black hole for ``broken6`` hosts.
 
-The HTTP responder is hand-written (plain asyncio, about 20 lines): the
-``testing`` extra carries no web framework, and a framework would make the
-server, not the client under test, the slow side.
+The HTTP server behind them is ``_http.OkResponder``.
 """
 
 from __future__ import annotations
@@ -27,9 +25,9 @@ import random
 import socket
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from ._faults import Fault
+from ._http import OkResponder
 from ._server import DNSServer
 from ._sockets import BlackHole, bind_same_port
 
@@ -103,31 +101,6 @@ def publish_population(server: DNSServer, hosts: list[FieldHost], *, ipv6: bool 
             server.fault(host.name, "AAAA", Fault.delay(host.aaaa_delay))
 
 
-_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
-             b"Connection: %s\r\n\r\nok\n")
-
-
-class _Responder(asyncio.Protocol):
-    """200 ``ok`` to every request (no bodies expected); honours ``Connection: close``."""
-
-    def __init__(self) -> None:
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while b"\r\n\r\n" in self.buffer and self.transport is not None:
-            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-            close = b"connection: close" in head.lower()
-            self.transport.write(_RESPONSE % (b"close" if close else b"keep-alive"))
-            if close:
-                self.transport.close()
-                return
-
-
 class FieldWeb:
     """HTTP on ``127.0.0.1``/``[::1]``:``port``; on ``broken_port`` only IPv4 answers.
 
@@ -155,7 +128,7 @@ class FieldWeb:
             self.port = healthy[0].getsockname()[1]
             self.broken_port = broken[0].getsockname()[1]
             for sock in (*healthy, broken[0]):
-                self._servers.append(await loop.create_server(_Responder, sock=sock,
+                self._servers.append(await loop.create_server(OkResponder, sock=sock,
                                                               backlog=4096))
             if self.ipv6:
                 self._hole = BlackHole(broken[1])
