@@ -38,6 +38,8 @@ from typing import Any
 
 import _common as c
 
+from asyncdns_connect.testing._sockets import grow_udp_buffers
+
 KNOTD = shutil.which("knotd") or ("/usr/sbin/knotd" if os.path.exists("/usr/sbin/knotd") else None)
 _BUFFER = 4 * 1024 * 1024
 _START_TIMEOUT = 15.0
@@ -186,48 +188,6 @@ class KnotServer:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-
-def grow_udp_buffers(pid: int, size: int) -> int:
-    """Set SO_RCVBUF on every UDP socket of process ``pid``; returns how many.
-
-    knotd has no option for its socket buffers and keeps the kernel default
-    (208 KiB here, read-only /proc/sys): a burst of 1,000 queries, what 500
-    AF_UNSPEC lookups in flight send, overflows it and the clients wait on
-    retries. ``pidfd_getfd`` (Linux 5.6, root) hands us a duplicate of each
-    socket, and a socket option set on the duplicate is set on the socket.
-    """
-    import ctypes
-
-    if not hasattr(os, "pidfd_open"):
-        return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    pidfd_getfd = 438  # the syscall number on x86-64 and arm64 alike
-    grown = 0
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        return 0
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
-                    continue
-            except OSError:
-                continue
-            dup = libc.syscall(pidfd_getfd, pidfd, int(fd), 0)
-            if dup < 0:
-                continue
-            sock = socket.socket(fileno=dup)
-            try:
-                if sock.type == socket.SOCK_DGRAM:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-                    grown += 1
-            finally:
-                sock.close()  # closes our duplicate only
-    finally:
-        os.close(pidfd)
-    return grown
 
 
 class DelayProxy(c.ChildProcess):

@@ -23,6 +23,8 @@ from types import TracebackType
 
 from dnslib import DNSRecord
 
+from asyncdns_connect.testing._sockets import grow_udp_buffers
+
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 KNOTC = shutil.which("knotc") or "/usr/sbin/knotc"
 
@@ -81,6 +83,11 @@ class KnotServer:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def grow_udp_buffers(self, size: int) -> int:
+        """Raise knotd's UDP receive buffers to ``size`` bytes; how many were raised."""
+        assert self._proc is not None, "start the server first"
+        return grow_udp_buffers(self._proc.pid, size)
 
     def start(self, timeout: float = 10.0) -> None:
         (self.dir / f"{self.zone}.zone").write_text(self._zone_text)
