@@ -1,7 +1,7 @@
 """What both adapters share around the race: the address feed, outcomes, checks.
 
-``address_feed`` yields the Resolver's addresses in batches as address
-families answer; ``report_losers`` tells the Resolver which addresses truly
+The address feed is ``Resolver.stream()`` itself; ``close_feed`` ends one not
+read to its end; ``report_losers`` tells the Resolver which addresses truly
 lost a race (learned fallback); ``check_port`` and ``check_delay`` validate
 input. Needs neither aiohttp nor httpx.
 """
@@ -9,7 +9,6 @@ input. Needs neither aiohttp nor httpx.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ from ._types import Address
 if TYPE_CHECKING:
     from ._resolver import Resolver
 
-__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "MIN_DELAY", "address_feed", "check_delay",
+__all__ = ["DEFAULT_DELAY", "MAX_DELAY", "MIN_DELAY", "check_delay",
            "check_port", "close_feed", "report_losers"]
 
 # RFC 8305 section 8: Connection Attempt Delay 250 ms, never below 100 ms (10 ms
@@ -48,17 +47,6 @@ def check_port(host: str, port: object) -> str | None:
     if not 0 <= port <= 65535:
         return f"cannot connect to {host!r}: port {port} is outside 0-65535"
     return None
-
-
-def address_feed(resolver: Resolver, host: str, family: int = socket.AF_UNSPEC
-                 ) -> AsyncIterator[Sequence[Address]]:
-    """Batches of ``host``'s addresses as families answer, in connect order.
-
-    ``Resolver.stream()``: one batch from the cache or a local source; from DNS,
-    AAAA at once, A after at most the Resolution Delay, a late family as a later
-    batch. Raises the DNSError before the first batch if the name has no address.
-    """
-    return resolver.stream(host, family)
 
 
 async def close_feed(feed: AsyncIterator[Sequence[Address]] | None) -> None:

@@ -17,7 +17,7 @@ import aiohappyeyeballs
 import anyio
 import httpcore
 
-from ._connect import DEFAULT_DELAY, address_feed, check_port, close_feed, report_losers
+from ._connect import DEFAULT_DELAY, check_port, close_feed, report_losers
 from ._errors import DNSError
 from ._names import parse_ip_literal
 from ._race import RaceFailed, race, reason_of, sockaddr
@@ -62,7 +62,7 @@ async def open_socket(
                 # (IP literals too: it answers them without DNS, under its policy).
                 first: Sequence[Address] | None = resolver.fresh(host, family)
                 if first is None:
-                    feed = address_feed(resolver, host, family)
+                    feed = resolver.stream(host, family)
                     first = await feed.__anext__()
             except DNSError as exc:  # its message names the host and the reason
                 raise httpcore.ConnectError(exc.strerror or str(exc)) from exc

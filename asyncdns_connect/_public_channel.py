@@ -120,11 +120,11 @@ class PublicChannel(ChannelSide):
     # -- the calls ---------------------------------------------------------------
 
     def query(self, name: str, qtype: int, *, qclass: int = pycares.QUERY_CLASS_IN,
-              search: bool = False, ours: bool = False) -> asyncio.Future[pycares.DNSResult]:
+              search: bool = False) -> asyncio.Future[pycares.DNSResult]:
         """Send one query; the future gets the DNSResult or QueryFailed.
 
-        ``search`` applies the search list and ndots. ``ours`` is accepted for
-        compatibility and ignored (lookups with our TTL policy use ``fetch``).
+        ``search`` applies the search list and ndots. (Lookups with our TTL
+        policy use ``fetch``.)
         """
         return self._enqueue("search" if search else "query", name, qtype, qclass=qclass)
 

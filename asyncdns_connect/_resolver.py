@@ -310,7 +310,7 @@ class Resolver:
             raise ValueError("only the IN query class is supported")
         engine = self._bind()
         try:
-            return await engine.query(name.rstrip(".") or name, code, ours=False)
+            return await engine.query(name.rstrip(".") or name, code)
         except QueryFailed as exc:
             err = error_for_status(name, exc.status)
             self._stats.errors[type(err).__name__] += 1

@@ -51,7 +51,7 @@ try:
 except ImportError as exc:  # name the extra, not just the missing module
     raise ImportError(f'{exc}: pip install "asyncdns-connect[aiohttp]"') from exc
 
-from ._connect import address_feed, check_port, close_feed, report_losers
+from ._connect import check_port, close_feed, report_losers
 from ._default import SharedResolver
 from ._errors import NoAddressError, ResolverClosedError
 from ._race import RaceFailed, race
@@ -252,7 +252,7 @@ class _Connector(aiohttp.TCPConnector):
         first: Sequence[Address] | None = plugin.resolver.fresh(host, self._family)
         if first is None:
             # The first batch now (aiohttp needs a list); later ones join the race.
-            feed = address_feed(plugin.resolver, host, self._family)
+            feed = plugin.resolver.stream(host, self._family)
             try:
                 first = await feed.__anext__()
             except BaseException:

@@ -145,7 +145,7 @@ class DNSResolver:
                       DeprecationWarning, stacklevel=2)
         qtype_int, qclass_int = _types(qtype, qclass)
         return self._send(
-            lambda: self._engine.query(host, qtype_int, qclass=qclass_int, ours=False),
+            lambda: self._engine.query(host, qtype_int, qclass=qclass_int),
             functools.partial(convert_result, qtype=qtype_int),
         )
 
@@ -154,7 +154,7 @@ class DNSResolver:
         """Ask for one record type; the future gets pycares 5's ``DNSResult``."""
         qtype_int, qclass_int = _types(qtype, qclass)
         return self._send(
-            lambda: self._engine.query(host, qtype_int, qclass=qclass_int, ours=False),
+            lambda: self._engine.query(host, qtype_int, qclass=qclass_int),
             _same,
         )
 
