@@ -3,9 +3,9 @@
 A ``Record`` is what DNS last said about one family of one name: addresses
 (positive), NXDOMAIN/NODATA (negative) or a failure (SERVFAIL, timeout...),
 each with its own expiry, prefetch time and stale window. A ``HostEntry`` keeps
-a name's records and, rebuilt whenever one changes, its *views*: what a caller
-asking for AF_INET, AF_INET6 or AF_UNSPEC gets, ordered, and until when. A cache
-hit is then a dict lookup and a clock read. The rules that write records live
+a name's records and its *views*: what a caller asking for AF_INET, AF_INET6 or
+AF_UNSPEC gets, ordered, and until when, each made on first use after a record
+changed. A cache hit is then a dict lookup and a clock read. The rules that write records live
 in ``_scheduler``. Hand-written: the per-family expiry, failure and stale rules
 are ours, and no LRU library keeps derived views per entry.
 """
@@ -107,22 +107,40 @@ class HostEntry:
         self.failed: dict[str, float] = {}
 
     def rebuild(self, now: float) -> None:
-        """Recompute the views from the records (after any record changed)."""
+        """Forget the views (after any record changed): ``view`` makes each again.
+
+        Lazily: a miss whose families land one by one would otherwise order
+        three views per name, where callers usually ask for one.
+        """
+        if self.views:
+            self.views.clear()
+
+    def view(self, family: int, now: float) -> View | None:
+        """What a caller asking for ``family`` gets, made once per change of the records.
+
+        None when a family it needs has no record yet.
+        """
+        got = self.views.get(family)
+        if got is not None:
+            return got
+        records = self.records
+        if family == AF_UNSPEC:
+            r4, r6 = records.get(AF_INET), records.get(AF_INET6)
+            if r4 is None or r6 is None:
+                return None
+            recs: tuple[Record, ...] = (r4, r6)
+        else:
+            r = records.get(family)
+            if r is None:
+                return None
+            recs = (r,)
         failed: set[str] = set()
         if self.failed:
             failed = {ip for ip, until in self.failed.items() if until > now}
             if len(failed) != len(self.failed):
                 self.failed = {ip: u for ip, u in self.failed.items() if ip in failed}
-        views: dict[int, View] = {}
-        records = self.records
-        r4, r6 = records.get(AF_INET), records.get(AF_INET6)
-        if r4 is not None:
-            views[AF_INET] = self._view((r4,), failed, now)
-        if r6 is not None:
-            views[AF_INET6] = self._view((r6,), failed, now)
-        if r4 is not None and r6 is not None:
-            views[AF_UNSPEC] = self._view((r4, r6), failed, now)
-        self.views = views
+        got = self.views[family] = self._view(recs, failed, now)
+        return got
 
     def addresses(self, records: tuple[Record, ...], now: float) -> tuple[Address, ...]:
         """The ordered addresses ``records`` can serve at ``now`` (fresh or stale)."""

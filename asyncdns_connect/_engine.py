@@ -30,7 +30,7 @@ __all__ = ["ChannelOptions", "Engine", "QueryFailed", "parse_server", "parse_ser
 class Engine:
     """The c-ares channels of one event loop."""
 
-    calls_back = True  # fetch() takes on_reply (see _fetcher.Fetcher)
+    calls_back = True  # has send() (see _fetcher.Fetcher)
 
     def __init__(self, loop: asyncio.AbstractEventLoop, options: ChannelOptions,
                  max_concurrent: int = 512) -> None:
@@ -46,6 +46,7 @@ class Engine:
         self._tx = Transactions(loop, options, self._timeout, self._tries, max_concurrent)
         self._pub = PublicChannel(loop, options, self._timeout, self._tries, max_concurrent)
         self.fetch = self._tx.fetch
+        self.send = self._tx.send
         self.query = self._pub.query
         self.getaddrinfo = self._pub.getaddrinfo
         self.gethostbyaddr = self._pub.gethostbyaddr

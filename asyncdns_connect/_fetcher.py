@@ -58,8 +58,9 @@ class Fetcher(Protocol):
         a server cut short and applies the search list when it was configured
         from the system. Cancelling the future abandons the query.
 
-        A fetcher with a true ``calls_back`` attribute (the engine) also takes a
-        keyword ``on_reply``: called with the Reply as soon as it is known (it
-        must not call the fetcher), which saves the scheduler a loop hop.
+        A fetcher with a true ``calls_back`` attribute (the engine) also has
+        ``send(name, family, on_reply)``: the same query with no future,
+        ``on_reply`` called with the Reply as soon as it is known (it must not
+        call the fetcher), which saves the scheduler a future and a loop hop.
         """
         ...

@@ -192,10 +192,11 @@ class Lookup:
                 return tuple(addrs)
             entry = self._cache.get(local.name)
             if entry is not None and not entry.failed:
-                # What just landed is usually what the cache's view holds, already
-                # ordered (RFC 6724 never ties across families, so the order the
-                # families landed in cannot change it).
-                view = entry.views.get(family)
+                # What just landed is usually what the cache's view holds (made
+                # now if need be: the next hit uses it), already ordered (RFC 6724
+                # never ties across families, so the order the families landed
+                # in cannot change it).
+                view = entry.view(family, self._sched.clock())
                 if view is not None and len(view.addrs) == len(addrs) and (
                         view.addrs[0] == addrs[0] if len(addrs) == 1
                         else set(view.addrs) == set(addrs)):

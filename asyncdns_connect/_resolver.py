@@ -189,6 +189,8 @@ class Resolver:
             entry = None
         if entry is not None:
             view = entry.views.get(family)
+            if view is None:
+                view = entry.view(family, self._clock())
             if view is not None:
                 now = self._clock()
                 if now < view.expires and (view.error is None
@@ -228,6 +230,8 @@ class Resolver:
             return None
         if entry is not None:
             view = entry.views.get(family)
+            if view is None:
+                view = entry.view(family, self._clock())
             if view is not None:
                 now = self._clock()
                 if now < view.expires and (view.error is None

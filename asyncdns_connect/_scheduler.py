@@ -112,8 +112,8 @@ class Scheduler:
         if getattr(fetcher, "calls_back", False):
             # In flight before asking: a closed engine answers at once.
             fut = self.inflight[key] = asyncio.get_running_loop().create_future()
-            fetcher.fetch(name, family,  # type: ignore[call-arg]
-                          on_reply=functools.partial(self._landed, key, fut, started))
+            fetcher.send(name, family,  # type: ignore[attr-defined]
+                         functools.partial(self._landed, key, fut, started))
             return fut
         reply = fetcher.fetch(name, family)
         fut = reply.get_loop().create_future()

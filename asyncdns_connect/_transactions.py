@@ -17,9 +17,10 @@ and which server the next try goes to:
   as c-ares would, but the first query stays open.
 * c-ares runs its own timeouts only to reap queries nobody waits for any more.
 
-One future per (name, family) is completed from the c-ares callback (no Task per
-lookup); the reply is read lean (``_cares.read_records``); the negative TTL comes
-from the reply's own SOA (``_answers``). Callbacks only record: a follow-up query
+Each (name, family) is answered from the c-ares callback, to the scheduler's
+callback (``send``) or a future (``fetch``), with no Task per lookup; the reply
+is read lean (``_cares.read_records``); the negative TTL comes from the reply's
+own SOA (``_answers``). Callbacks only record: a follow-up query
 or a queued lookup is sent after the channel call returns, since re-entering a
 channel from its own callback can deadlock. ``max_concurrent`` bounds lookups in
 flight, the rest wait in a FIFO, so a burst does not overflow the UDP buffers.
@@ -69,13 +70,16 @@ class _Fetch:
     __slots__ = ("asked", "attempt", "base", "chain", "deadline", "done", "future", "latest",
                  "live", "name", "on_reply", "qtype", "sent", "tokens")
 
-    def __init__(self, future: asyncio.Future[Reply], name: str, qtype: int,
+    def __init__(self, future: asyncio.Future[Reply] | None, name: str, qtype: int,
                  on_reply: Callable[[Reply], None] | None = None) -> None:
+        # One of the two: the caller's future (fetch) or its callback (send).
         self.future = future
         self.on_reply = on_reply
         self.name = name
         self.qtype = qtype
-        self.chain = Chain(name, qtype)
+        # Made when the first reply comes: a lookup in flight holds as few
+        # objects as it can (each one is work for the garbage collector).
+        self.chain: Chain | None = None
         self.asked = name
         self.deadline = 0.0
         self.done = False
@@ -85,6 +89,10 @@ class _Fetch:
         self.live = 0           # c-ares queries out for it
         self.latest = 0         # the token of the latest try
         self.tokens: list[int] = []
+
+    def abandoned(self) -> bool:
+        """True if the caller of ``fetch`` cancelled its future."""
+        return self.future is not None and self.future.done()
 
 
 class _Conn:
@@ -192,30 +200,38 @@ class Transactions(ChannelSide):
 
     # -- fetch -----------------------------------------------------------------
 
-    calls_back = True  # fetch() takes on_reply (see _fetcher.Fetcher)
+    calls_back = True  # has send() (see _fetcher.Fetcher)
 
-    def fetch(self, name: str, family: int, *,
-              on_reply: Callable[[Reply], None] | None = None) -> asyncio.Future[Reply]:
+    def fetch(self, name: str, family: int) -> asyncio.Future[Reply]:
         """Send the A or AAAA query of ``name`` now; the future always gets a Reply.
 
         Implements ``_fetcher.Fetcher``. The search list applies when the servers
-        come from the system configuration. ``on_reply`` is called with the Reply
-        when it is known, before the future's callbacks (it must not call the engine).
+        come from the system configuration. Cancelling the future abandons the lookup.
         """
         future: asyncio.Future[Reply] = self._loop.create_future()
         if self._closed:
-            reply = Reply(_EDESTRUCTION)
-            future.set_result(reply)
-            if on_reply is not None:
-                on_reply(reply)
-            return future
-        fetch = _Fetch(future, name, _QTYPE[family], on_reply)
+            future.set_result(Reply(_EDESTRUCTION))
+        else:
+            self._submit(_Fetch(future, name, _QTYPE[family]))
+        return future
+
+    def send(self, name: str, family: int, on_reply: Callable[[Reply], None]) -> None:
+        """``fetch`` without a future: ``on_reply(reply)`` is called once, when it is known.
+
+        From inside a channel call, so ``on_reply`` must not call the engine. The
+        scheduler's path: no future to make, complete and collect per family.
+        """
+        if self._closed:
+            on_reply(Reply(_EDESTRUCTION))
+        else:
+            self._submit(_Fetch(None, name, _QTYPE[family], on_reply))
+
+    def _submit(self, fetch: _Fetch) -> None:
         if self._live < self._max_concurrent:
             self._start(fetch)
             self._after()
         else:
             self._waiting.append(fetch)
-        return future
 
     def _start(self, fetch: _Fetch) -> None:
         conns = self._conns or self._connect()
@@ -355,19 +371,22 @@ class Transactions(ChannelSide):
             return
         if status == SUCCESS or status in NEGATIVE:
             records, soa = read_records(dnsrec)
+            chain = fetch.chain
+            if chain is None:
+                chain = fetch.chain = Chain(fetch.name, fetch.qtype)
             try:
-                follow = fetch.chain.follow(records, asked, soa is not None)
+                follow = chain.follow(records, asked, soa is not None)
             except BadAnswer as exc:
                 self._finish(fetch, Reply(_EBADRESP, reason=f"{exc}"))
                 return
             if status != SUCCESS:
-                self._finish(fetch, negative_reply(status, soa, fetch.chain))
+                self._finish(fetch, negative_reply(status, soa, chain))
             elif follow is not None:
                 # A server cut the CNAME chain short: ask on from its end, later.
                 fetch.asked = follow
                 self._next.append(fetch)
             else:
-                self._finish(fetch, positive_reply(fetch.chain, soa))
+                self._finish(fetch, positive_reply(chain, soa))
         elif status in _SERVER_TROUBLE:
             self._failed_try(fetch, conn, status)
         else:
@@ -411,9 +430,11 @@ class Transactions(ChannelSide):
                 entry[1].orphans += 1
                 self._orphans = True
         fetch.tokens = []
-        if not fetch.future.done():
-            fetch.future.set_result(reply)
-        if fetch.on_reply is not None:
+        future = fetch.future
+        if future is not None:
+            if not future.done():
+                future.set_result(reply)
+        elif fetch.on_reply is not None:
             # Straight to the cache: a done callback would cost a loop hop per family.
             on_reply, fetch.on_reply = fetch.on_reply, None
             on_reply(reply)
@@ -429,7 +450,7 @@ class Transactions(ChannelSide):
                     self._send(fetch)
                 continue
             fetch = self._waiting.popleft()
-            if fetch.future.done():
+            if fetch.abandoned():
                 fetch.done = True
             else:
                 self._start(fetch)
@@ -461,7 +482,7 @@ class Transactions(ChannelSide):
             fetch, conn = entry[0], entry[1]
             if fetch.done:
                 continue
-            if fetch.future.done() or now >= fetch.deadline:
+            if fetch.abandoned() or now >= fetch.deadline:
                 # Abandoned by its caller, or out of budget.
                 self._finish(fetch, Reply(_ETIMEOUT))
             elif token != fetch.latest:
