@@ -27,6 +27,7 @@ AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 AF_UNSPEC = socket.AF_UNSPEC
 
+_ENUM: dict[int, socket.AddressFamily] = {AF_INET: AF_INET, AF_INET6: AF_INET6}  # no enum call
 POSITIVE, NEGATIVE, FAILURE = "positive", "negative", "failure"
 # RFC 8767 section 4: a stale answer is handed out with a TTL of 30 s.
 STALE_ANSWER_TTL = 30
@@ -65,7 +66,7 @@ class Record:
         """
         got = self._answer
         if got is None:
-            fam = socket.AddressFamily(self.family)
+            fam = _ENUM[self.family]
             ttl = int(self.ttl)
             got = tuple(Address(ip, fam, ttl) for ip in self.addrs)
             if len(got) > 1:

@@ -15,8 +15,10 @@ family that answers later as a later batch.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, Record
 from ._config import ResolverConfig
@@ -57,6 +59,7 @@ class Lookup:
         self._config = config
         self._stats = stats
         self._policy = policy
+        self.delays = _Delays()
 
     async def resolve(self, host: str, family: int, local: Local) -> tuple[Address, ...]:
         """Every address of ``host`` in connect order, waiting per RFC 8305."""
@@ -221,8 +224,8 @@ class _Gather:
     every call, twice per lookup.
     """
 
-    __slots__ = ("_alone", "_delay", "_got", "_hooked", "_lookup", "_ready", "_stale_at",
-                 "_timer", "_waiter", "_waits", "_with_addrs", "kind", "stale")
+    __slots__ = ("_alone", "_delay", "_delayed", "_got", "_hooked", "_lookup", "_ready",
+                 "_stale_at", "_waiter", "_waits", "_with_addrs", "kind", "stale")
 
     def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
@@ -236,7 +239,7 @@ class _Gather:
         self._waiter: asyncio.Future[None] | None = None
         self._with_addrs = False
         self._got: dict[int, Outcome] | None = None  # set while settle() waits
-        self._timer: asyncio.TimerHandle | None = None
+        self._delayed = False  # settle(): the Resolution Delay runs (Lookup.delays)
         self._delay = 0.0
         self._hooked = False  # the scheduler calls _wake as each query lands
         loop = asyncio.get_running_loop() if plans else None
@@ -268,12 +271,12 @@ class _Gather:
                 return
             if not self._waits:
                 waiter.set_result(None)
-            elif self._timer is None and not isinstance(outcome, DNSError) and outcome:
+            elif not self._delayed and not isinstance(outcome, DNSError) and outcome:
                 if self._delay <= 0:
                     waiter.set_result(None)
                 else:
-                    loop = waiter.get_loop()
-                    self._timer = loop.call_at(loop.time() + self._delay, self._wake)
+                    self._delayed = True
+                    self._lookup.delays.add(waiter.get_loop(), self._delay, self._wake)
             return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -290,8 +293,12 @@ class _Gather:
 
     def only_waits(self) -> bool:
         """True if every family waits for a query still out (no stale, no fallback)."""
-        return (not self._ready and not self._alone and not self._stale_at
-                and bool(self._waits) and not any(f.done() for f in self._waits))
+        if self._ready or self._alone or self._stale_at or not self._waits:
+            return False
+        for fut in self._waits:  # noqa: SIM110 - per miss: no generator
+            if fut.done():
+                return False
+        return True
 
     async def settle(self, delay: float) -> dict[int, Outcome]:
         """Every family's outcome, or those in by ``delay`` after the first addresses.
@@ -306,10 +313,8 @@ class _Gather:
         try:
             await self._waiter
         finally:
+            # The Resolution Delay may still call _wake: with no waiter, it does nothing.
             self._waiter = self._got = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
         return got
 
     def has_ready(self) -> bool:
@@ -394,6 +399,52 @@ class _Gather:
         record = fut.result()
         return plan.family, self._lookup._now(record, self._lookup._sched.clock(), self.stale,
                                               landed=True)
+
+
+class _Delays:
+    """The Resolution Delays of every lookup of one Lookup, on one loop timer.
+
+    A miss arms its delay when its first family lands and almost always ends
+    it microseconds later, when the second lands in the same read. A timer per
+    lookup cost a TimerHandle, pushes and pops on the loop's heap (compared in
+    Python) and a cancellation; here an ended delay just finds no waiter.
+    """
+
+    __slots__ = ("_heap", "_loop", "_seq", "_timer")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, loop: asyncio.AbstractEventLoop, delay: float,
+            wake: Callable[[], None]) -> None:
+        """Call ``wake()`` after ``delay`` seconds (it must be harmless once moot)."""
+        if loop is not self._loop:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._heap.clear()
+            self._loop = loop
+        when = loop.time() + delay
+        heapq.heappush(self._heap, (when, next(self._seq), wake))
+        timer = self._timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(when, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        loop, heap = self._loop, self._heap
+        if loop is None or loop.is_closed():
+            return
+        now = loop.time()
+        while heap and heap[0][0] <= now:
+            heapq.heappop(heap)[2]()
+        if heap:
+            self._timer = loop.call_at(heap[0][0], self._run)
 
 
 def _family_name(family: int) -> str:

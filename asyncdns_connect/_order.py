@@ -4,9 +4,11 @@ Hand-written because no library does it for addresses we resolved ourselves:
 glibc and c-ares sort only inside their own ``getaddrinfo``, and
 aiohappyeyeballs interleaves addrinfo tuples but never sorts. The source
 address of each destination comes from a UDP ``connect()`` (no packet is sent,
-nothing waits) on a reused socket, and the destination's whole sort key is cached with it for a
-minute, so sorting a known destination is a dict lookup; still, run the sort
-when an answer is stored in a cache, not on every lookup.
+nothing waits) on a reused socket; destinations that only the default route
+covers share one such probe per family (``_route_table``). The destination's
+whole sort key is cached with its source for a minute, so sorting a known
+destination is a dict lookup; still, run the sort when an answer is stored in
+a cache, not on every lookup.
 
 Rules 3, 4 and 7 need facts a socket does not tell us (deprecated, home,
 native) and are skipped, as Go does. Rule 9 applies to IPv6 only, also as Go
@@ -26,6 +28,7 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from itertools import zip_longest
 from typing import Any
 
+from ._route_table import RouteTable
 from ._types import Address
 
 __all__ = ["clear_route_cache", "demote", "interleave", "order", "sort_destinations"]
@@ -153,10 +156,11 @@ def _source_for(dest: str, now: float) -> str | None:
 
 
 def _learn(dest: str, now: float) -> tuple[float, str | None, tuple[int, ...]]:
-    """Probe ``dest``'s source and cache it with ``dest``'s sort key."""
-    source = _probe_source(dest)
+    """Find ``dest``'s source and cache it with ``dest``'s sort key."""
+    dest_int = _to_int(dest)
+    source = _find_source(dest, dest_int, now)
     entry = (now + _ROUTE_TTL, source,
-             _rank(_to_int(dest), None if source is None else _to_int(source)))
+             _rank(dest_int, None if source is None else _to_int(source)))
     with _routes_lock:
         _routes.pop(dest, None)  # re-insert at the end: eviction drops the oldest
         if len(_routes) >= _ROUTE_CACHE_SIZE:
@@ -165,6 +169,24 @@ def _learn(dest: str, now: float) -> tuple[float, str | None, tuple[int, ...]]:
             _routes.popitem(last=False)
         _routes[dest] = entry
     return entry
+
+
+def _find_source(dest: str, dest_int: int, now: float) -> str | None:
+    """``dest``'s source: shared by the default route's destinations, else probed."""
+    global _table, _table_until
+    table = _table
+    if table is None or now >= _table_until:
+        # Re-read as often as a probed source expires; a route change shows by then.
+        table = _table = RouteTable.read()
+        _table_until = now + _ROUTE_TTL
+        _default_sources.clear()
+    v4 = _is_v4(dest_int)
+    if "%" in dest or not table.default_only(dest_int & 0xFFFFFFFF if v4 else dest_int, v4):
+        return _probe_source(dest)
+    source = _default_sources.get(v4, _UNKNOWN)
+    if source is _UNKNOWN:
+        source = _default_sources[v4] = _probe_source(dest)
+    return source  # type: ignore[return-value]
 
 
 def _probe_source(dest: str) -> str | None:
@@ -236,10 +258,21 @@ _probe_pid = 0
 _probe_lock = threading.Lock()
 
 
+# The routing table (see _route_table), read at most once per _ROUTE_TTL, and
+# the source of each family's default route (IPv4: True), probed once per read.
+_table: RouteTable | None = None
+_table_until = 0.0
+_default_sources: dict[bool, str | None] = {}
+_UNKNOWN = object()
+
+
 def clear_route_cache() -> None:
     """Forget every probed source address (call when the network changed)."""
+    global _table
     with _routes_lock:
         _routes.clear()
+        _table = None
+        _default_sources.clear()
     with _probe_lock:
         socks = list(_probe_socks.values()) if _probe_pid == os.getpid() else []
         _probe_socks.clear()

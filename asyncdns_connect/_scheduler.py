@@ -24,7 +24,6 @@ query (if any) to wait for.
 from __future__ import annotations
 
 import asyncio
-import functools
 import socket
 import time
 from collections.abc import Callable
@@ -86,10 +85,7 @@ class Scheduler:
         self.clock = clock
         self.policy = policy
         self.fetcher = fetcher
-        self.inflight: dict[tuple[str, int], asyncio.Future[Record]] = {}
-        # Called as soon as an in-flight future gets its Record (see listen).
-        self._listeners: dict[asyncio.Future[Record],
-                              list[Callable[[asyncio.Future[Record]], None]]] = {}
+        self.inflight: dict[tuple[str, int], _Flight] = {}
         # (name, family) -> the fetcher's reply count when its lookup timed out
         self._timed_out: dict[tuple[str, int], int] = {}
 
@@ -108,43 +104,27 @@ class Scheduler:
             return fut
         fetcher = self.fetcher
         assert fetcher is not None, "bind a fetcher first"
-        started = self.clock()
+        flight = _Flight(self, key, self.clock())
+        # In flight before asking: a closed engine answers at once.
+        self.inflight[key] = flight
         if getattr(fetcher, "calls_back", False):
-            # In flight before asking: a closed engine answers at once.
-            fut = self.inflight[key] = asyncio.get_running_loop().create_future()
-            fetcher.send(name, family,  # type: ignore[attr-defined]
-                         functools.partial(self._landed, key, fut, started))
-            return fut
-        reply = fetcher.fetch(name, family)
-        fut = reply.get_loop().create_future()
-        self.inflight[key] = fut
-        reply.add_done_callback(functools.partial(self._reply_done, key, fut, started))
-        return fut
-
-    def _reply_done(self, key: tuple[str, int], fut: asyncio.Future[Record], started: float,
-                    reply: asyncio.Future[Reply]) -> None:
-        if reply.cancelled():
-            result = Reply(_E.ARES_ECANCELLED)
-        elif reply.exception() is not None:  # a Fetcher breaking its promise
-            result = Reply(_E.ARES_EBADRESP, reason=repr(reply.exception()))
+            fetcher.send(name, family, flight)  # type: ignore[attr-defined]
         else:
-            result = reply.result()
-        self._landed(key, fut, started, result)
+            fetcher.fetch(name, family).add_done_callback(flight.reply_done)
+        return flight
 
-    def _landed(self, key: tuple[str, int], fut: asyncio.Future[Record], started: float,
-                reply: Reply) -> None:
-        if self.inflight.get(key) is fut:
+    def _landed(self, flight: _Flight, reply: Reply) -> None:
+        key = flight.key
+        if self.inflight.get(key) is flight:
             del self.inflight[key]
         try:
-            record = self.store(key[0], key[1], reply, started)
+            record = self.store(key[0], key[1], reply, flight.started)
         except Exception as exc:  # a bug: report it, but never leave waiters hanging
-            fut.get_loop().call_exception_handler(
+            flight.get_loop().call_exception_handler(
                 {"message": "storing a DNS reply failed", "exception": exc})
             record = self._unkept(key[0], key[1], _error(key[0], Reply(
                 _E.ARES_EBADRESP, reason=f"internal error: {exc!r}")))
-        if not fut.done():
-            fut.set_result(record)
-            self._notify(fut)
+        flight.land(record)
 
     def listen(self, fut: asyncio.Future[Record],
                callback: Callable[[asyncio.Future[Record]], None]) -> None:
@@ -153,26 +133,22 @@ class Scheduler:
         For the lookup layer: unlike a done callback, no loop hop. ``callback``
         must not ask DNS (it may run inside the engine's callback).
         """
-        self._listeners.setdefault(fut, []).append(callback)
-
-    def _notify(self, fut: asyncio.Future[Record]) -> None:
-        for callback in self._listeners.pop(fut, ()):
-            callback(fut)
+        if isinstance(fut, _Flight):
+            fut.listen(callback)
+        else:
+            fut.add_done_callback(callback)
 
     def close(self) -> None:
         """Give every waiter a ResolverClosedError record; forget what is in flight."""
         inflight, self.inflight = self.inflight, {}
-        for (name, family), fut in inflight.items():
-            if not fut.done() and not fut.get_loop().is_closed():
-                fut.set_result(self._unkept(name, family,
-                                            ResolverClosedError.for_host(name, "resolver closed")))
-                self._notify(fut)
-        self._listeners.clear()
+        for (name, family), flight in inflight.items():
+            if not flight.done() and not flight.get_loop().is_closed():
+                flight.land(self._unkept(name, family,
+                                         ResolverClosedError.for_host(name, "resolver closed")))
 
     def forget_inflight(self) -> None:
         """Drop queries of another loop (after a rebind or fork); their callers are gone."""
         self.inflight = {}
-        self._listeners = {}
 
     # -- what to keep --------------------------------------------------------------
 
@@ -336,6 +312,53 @@ class Scheduler:
         if until is None or until <= now:
             entry.failed[address] = now + self.config.failed_address_ttl
             entry.rebuild(now)
+
+
+class _Flight(asyncio.Future[Record]):
+    """The query of one (name, family) in flight: the Record its waiters get.
+
+    Also the fetcher's reply callback and the holder of the lookups' listeners,
+    so a query in flight is one object, not a future, a partial and a list
+    (each one more for the garbage collector to walk while 500 are out).
+    """
+
+    __slots__ = ("key", "listeners", "sched", "started")
+
+    def __init__(self, sched: Scheduler, key: tuple[str, int], started: float) -> None:
+        super().__init__(loop=asyncio.get_running_loop())
+        self.sched = sched
+        self.key = key
+        self.started = started
+        self.listeners: list[Callable[[asyncio.Future[Record]], None]] | None = None
+
+    def __call__(self, reply: Reply) -> None:
+        """The fetcher's ``on_reply``."""
+        self.sched._landed(self, reply)
+
+    def reply_done(self, reply: asyncio.Future[Reply]) -> None:
+        """A plain fetcher's future is done."""
+        if reply.cancelled():
+            result = Reply(_E.ARES_ECANCELLED)
+        elif reply.exception() is not None:  # a Fetcher breaking its promise
+            result = Reply(_E.ARES_EBADRESP, reason=repr(reply.exception()))
+        else:
+            result = reply.result()
+        self.sched._landed(self, result)
+
+    def listen(self, callback: Callable[[asyncio.Future[Record]], None]) -> None:
+        if self.listeners is None:
+            self.listeners = [callback]
+        else:
+            self.listeners.append(callback)
+
+    def land(self, record: Record) -> None:
+        """Give the waiters ``record``; the listeners first hear of it now."""
+        if self.done():
+            return
+        self.set_result(record)
+        listeners, self.listeners = self.listeners, None
+        for callback in listeners or ():
+            callback(self)
 
 
 def _error(name: str, reply: Reply) -> DNSError:

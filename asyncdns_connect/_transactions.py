@@ -316,14 +316,16 @@ class Transactions(ChannelSide):
         if token not in self._jobs or resend:
             return
         when = min(now + self._timeout, fetch.deadline)
-        self._due(when, token, _TRY_END)
         # Like c-ares: a packet is presumed lost after 5x the server's round trip
         # (at least 250 ms). Unlike c-ares, the first query stays open. The round
         # trip is read when the resend falls due, so a burst sent before the server
-        # first answered gets one too.
+        # first answered gets one too. One due per query: the try's end is queued
+        # when the resend falls due (most queries are answered long before).
         resend_at = now + self._rto(conn)
         if resend_at < when:
             self._due(resend_at, token, _RESEND)
+        else:
+            self._due(when, token, _TRY_END)
 
     def _rto(self, conn: _Conn) -> float:
         """How long a query waits before its packet is presumed lost.
@@ -488,14 +490,15 @@ class Transactions(ChannelSide):
             elif token != fetch.latest:
                 continue
             elif kind == _RESEND:
-                if not conn.srtt:
-                    continue  # the server never answered: nothing says a packet was lost
+                try_end = min(entry[3] + self._timeout, fetch.deadline)
+                # No srtt: the server never answered, nothing says a packet was lost.
                 at = entry[3] + self._rto(conn)
-                if at > now:
-                    if at < min(entry[3] + self._timeout, fetch.deadline):
-                        heapq.heappush(dues, (at, token, _RESEND))
+                if conn.srtt and now < at < try_end:
+                    heapq.heappush(dues, (at, token, _RESEND))  # the round trip grew
                     continue
-                self._send(fetch, conn)
+                heapq.heappush(dues, (try_end, token, _TRY_END))
+                if conn.srtt and at <= now:
+                    self._send(fetch, conn)
             else:
                 # The latest try waited timeout; earlier tries stay open: whichever
                 # answers first within the budget is used.

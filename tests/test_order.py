@@ -19,6 +19,7 @@ from asyncdns_connect._order import (
     order,
     sort_destinations,
 )
+from asyncdns_connect._route_table import RouteTable
 from asyncdns_connect._types import Address
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
@@ -189,6 +190,9 @@ def test_route_cache_expires_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(_order, "_probe_source", fake)
     monkeypatch.setattr(_order, "_ROUTE_CACHE_SIZE", 2)
+    # A table that covers nothing: every destination is probed on its own.
+    monkeypatch.setattr(_order, "_table", RouteTable(None, None))
+    monkeypatch.setattr(_order, "_table_until", float("inf"))
     for dest in ("192.0.2.1", "192.0.2.2"):
         assert _order._source_for(dest, 1000.0) == "192.0.2.99"
     for dest in ("192.0.2.1", "192.0.2.2"):
@@ -224,6 +228,32 @@ def test_reused_probe_socket_finds_each_destinations_source(second_source: str) 
     assert _order._probe_source("192.0.2.1") is None  # no route
     assert _order._probe_source("127.0.0.1") == "127.0.0.1"
     assert _order._probe_source("198.19.0.8") == second_source
+
+
+def test_default_route_destinations_share_one_probe(second_source: str) -> None:
+    # Inside the jail: no default route; 198.19.0.0/16 goes out with second_source.
+    clear_route_cache()  # the table is read again, with the fixture's route
+    probed: list[str] = []
+    real = _order._probe_source
+
+    def counting(dest: str) -> str | None:
+        probed.append(dest)
+        return real(dest)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_order, "_probe_source", counting)
+        for i in range(1, 30):
+            assert _order._source_for(f"203.0.113.{i}", 0.0) is None
+            assert _order._source_for(f"2001:db8::{i:x}", 0.0) is None
+        assert _order._source_for("198.19.0.7", 0.0) == second_source
+        assert _order._source_for("198.19.0.8", 0.0) == second_source
+        assert _order._source_for("127.0.0.2", 0.0) == "127.0.0.1"
+    # One probe per family for the default route; each specific one on its own.
+    assert probed == ["203.0.113.1", "2001:db8::1", "198.19.0.7", "198.19.0.8", "127.0.0.2"]
+    # The order is what per-destination probes give: loopback, the routed one, then
+    # the unreachable.
+    got = sort_destinations([a("203.0.113.9"), a("198.19.0.9"), a("::1"), a("2001:db8::9")])
+    assert hosts(got) == ["::1", "198.19.0.9", "2001:db8::9", "203.0.113.9"]
 
 
 def test_probe_sockets_closed_with_the_route_cache() -> None:
