@@ -65,10 +65,14 @@ class Lookup:
         """Every address of ``host`` in connect order, waiting per RFC 8305."""
         gather = self._gather(host, family, local)
         delay = self._config.resolution_delay
+        got: dict[int, Outcome] = {}
         if gather.only_waits():
             # The common miss: nothing known yet, nothing stale. Woken once.
-            return self._compose(host, local, await gather.settle(delay), gather, family)
-        got: dict[int, Outcome] = {}
+            try:
+                await gather.settle(got, delay)
+            finally:
+                gather.settled()
+            return self._compose(host, local, got, gather, family)
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         while True:
@@ -300,22 +304,21 @@ class _Gather:
                 return False
         return True
 
-    async def settle(self, delay: float) -> dict[int, Outcome]:
-        """Every family's outcome, or those in by ``delay`` after the first addresses.
+    def settle(self, got: dict[int, Outcome], delay: float) -> asyncio.Future[None]:
+        """A future done once every family's outcome is in ``got``, or those in by
+        ``delay`` after the first addresses; call ``settled()`` after it.
 
         Only when ``only_waits()``: the queries' callbacks take the outcomes, so
-        the caller is woken once, not once per family.
+        the caller is woken once, not once per family (and no coroutine waits).
         """
-        got: dict[int, Outcome] = {}
         self._got, self._delay = got, delay
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
         self._hook()
-        try:
-            await self._waiter
-        finally:
-            # The Resolution Delay may still call _wake: with no waiter, it does nothing.
-            self._waiter = self._got = None
-        return got
+        return waiter
+
+    def settled(self) -> None:
+        # The Resolution Delay may still call _wake: with no waiter, it does nothing.
+        self._waiter = self._got = None
 
     def has_ready(self) -> bool:
         return bool(self._ready)

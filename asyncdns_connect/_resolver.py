@@ -185,7 +185,7 @@ class Resolver:
         # fresh()'s body, inline: this is the hit path every lookup takes.
         try:
             entry = self._cache.get(host)
-        except TypeError:  # unhashable: no host name (_start says so)
+        except TypeError:  # unhashable: no host name (_check says so)
             entry = None
         if entry is not None:
             view = entry.views.get(family)
@@ -196,7 +196,10 @@ class Resolver:
                 if now < view.expires and (view.error is None
                                            or not self._sched.retry_failure(entry.name, family)):
                     return self._hit(entry, view, family, now)
-        return await self._lookup.resolve(host, family, await self._start(host, family))
+        self._check(host, family)
+        if self._watcher is not None and (first := self._watcher.ready()) is not None:
+            await first
+        return await self._lookup.resolve(host, family, self._start(host, family))
 
     async def stream(self, host: str, family: int = AF_UNSPEC
                      ) -> AsyncIterator[tuple[Address, ...]]:
@@ -213,7 +216,10 @@ class Resolver:
         if hit is not None:
             yield hit
             return
-        local = await self._start(host, family)
+        self._check(host, family)
+        if self._watcher is not None and (first := self._watcher.ready()) is not None:
+            await first
+        local = self._start(host, family)
         async for batch in self._lookup.stream(host, family, local):
             yield batch
 
@@ -226,7 +232,7 @@ class Resolver:
         """
         try:
             entry = self._cache.get(host)
-        except TypeError:  # unhashable: no host name (_start says so)
+        except TypeError:  # unhashable: no host name (_check says so)
             return None
         if entry is not None:
             view = entry.views.get(family)
@@ -255,18 +261,19 @@ class Resolver:
             self._stats.hits += 1
         return view.addrs
 
-    async def _start(self, host: str, family: int) -> Local:
-        """Checks, local sources, and the engine bound: what the lookup layer needs."""
+    def _check(self, host: str, family: int) -> None:
         if family not in FAMILIES:
             raise ValueError(f"family must be AF_INET, AF_INET6 or AF_UNSPEC, not {family!r}")
         if self._closed:
             raise ResolverClosedError.for_host(host, "resolver closed")
         if not isinstance(host, str):
             raise InvalidHostError.for_host(repr(host), "host must be a str")
-        if self._watcher is not None:
-            first = self._watcher.ready()
-            if first is not None:
-                await first
+
+    def _start(self, host: str, family: int) -> Local:
+        """Local sources, and the engine bound: what the lookup layer needs.
+
+        After ``_check``, and after the hosts file's first read (``HostsWatcher.ready``).
+        """
         local = self._sources.find(host)
         found = local.found
         if not found or not all(fam in found for fam in FAMILIES[family]):
