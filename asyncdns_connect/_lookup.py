@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import itertools
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, Record
 from ._config import ResolverConfig
@@ -280,11 +280,13 @@ class _Gather:
                     waiter.set_result(None)
                 else:
                     self._delayed = True
-                    self._lookup.delays.add(waiter.get_loop(), self._delay, self._wake)
+                    self._lookup.delays.add(waiter, self._delay)
             return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    __call__ = _wake
 
     def _hook(self) -> None:
         if self._hooked:
@@ -293,7 +295,7 @@ class _Gather:
         sched = self._lookup._sched
         for fut in (*self._waits, *self._alone):
             if not fut.done():
-                sched.listen(fut, self._wake)
+                sched.listen(fut, self)  # __call__ is _wake: no bound method to keep
 
     def only_waits(self) -> bool:
         """True if every family waits for a query still out (no stale, no fallback)."""
@@ -410,20 +412,21 @@ class _Delays:
     A miss arms its delay when its first family lands and almost always ends
     it microseconds later, when the second lands in the same read. A timer per
     lookup cost a TimerHandle, pushes and pops on the loop's heap (compared in
-    Python) and a cancellation; here an ended delay just finds no waiter.
+    Python) and a cancellation; here an ended delay finds its waiter done. Only
+    the waiter is held, not the lookup: what outlives the lookup is small.
     """
 
     __slots__ = ("_heap", "_loop", "_seq", "_timer")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def add(self, loop: asyncio.AbstractEventLoop, delay: float,
-            wake: Callable[[], None]) -> None:
-        """Call ``wake()`` after ``delay`` seconds (it must be harmless once moot)."""
+    def add(self, waiter: asyncio.Future[None], delay: float) -> None:
+        """Wake ``waiter`` (if not done by then) after ``delay`` seconds."""
+        loop = waiter.get_loop()
         if loop is not self._loop:
             if self._timer is not None:
                 self._timer.cancel()
@@ -431,7 +434,7 @@ class _Delays:
             self._heap.clear()
             self._loop = loop
         when = loop.time() + delay
-        heapq.heappush(self._heap, (when, next(self._seq), wake))
+        heapq.heappush(self._heap, (when, next(self._seq), waiter))
         timer = self._timer
         if timer is None or timer.when() > when:
             if timer is not None:
@@ -445,7 +448,9 @@ class _Delays:
             return
         now = loop.time()
         while heap and heap[0][0] <= now:
-            heapq.heappop(heap)[2]()
+            waiter = heapq.heappop(heap)[2]
+            if not waiter.done():
+                waiter.set_result(None)
         if heap:
             self._timer = loop.call_at(heap[0][0], self._run)
 

@@ -322,14 +322,16 @@ class _Flight(asyncio.Future[Record]):
     (each one more for the garbage collector to walk while 500 are out).
     """
 
-    __slots__ = ("key", "listeners", "sched", "started")
+    __slots__ = ("key", "listener", "more", "sched", "started")
 
     def __init__(self, sched: Scheduler, key: tuple[str, int], started: float) -> None:
         super().__init__(loop=asyncio.get_running_loop())
         self.sched = sched
         self.key = key
         self.started = started
-        self.listeners: list[Callable[[asyncio.Future[Record]], None]] | None = None
+        # Usually one listener: no list for it.
+        self.listener: Callable[[asyncio.Future[Record]], None] | None = None
+        self.more: list[Callable[[asyncio.Future[Record]], None]] | None = None
 
     def __call__(self, reply: Reply) -> None:
         """The fetcher's ``on_reply``."""
@@ -346,18 +348,23 @@ class _Flight(asyncio.Future[Record]):
         self.sched._landed(self, result)
 
     def listen(self, callback: Callable[[asyncio.Future[Record]], None]) -> None:
-        if self.listeners is None:
-            self.listeners = [callback]
+        if self.listener is None:
+            self.listener = callback
+        elif self.more is None:
+            self.more = [callback]
         else:
-            self.listeners.append(callback)
+            self.more.append(callback)
 
     def land(self, record: Record) -> None:
         """Give the waiters ``record``; the listeners first hear of it now."""
         if self.done():
             return
         self.set_result(record)
-        listeners, self.listeners = self.listeners, None
-        for callback in listeners or ():
+        listener, more = self.listener, self.more
+        self.listener = self.more = None
+        if listener is not None:
+            listener(self)
+        for callback in more or ():
             callback(self)
 
 

@@ -88,7 +88,7 @@ class _Fetch:
         self.base = 0           # the server of the first try
         self.live = 0           # c-ares queries out for it
         self.latest = 0         # the token of the latest try
-        self.tokens: list[int] = []
+        self.tokens: tuple[int, ...] = ()  # usually one: a tuple, untracked by the GC
 
     def abandoned(self) -> bool:
         """True if the caller of ``fetch`` cancelled its future."""
@@ -151,7 +151,7 @@ class Transactions(ChannelSide):
             conns = self._connect()
             for fetch in dict.fromkeys(live):
                 fetch.attempt = fetch.live = fetch.base = 0
-                fetch.tokens = []
+                fetch.tokens = ()
                 fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
                 self._send(fetch)
             self._after()
@@ -294,7 +294,7 @@ class Transactions(ChannelSide):
         self._jobs[token] = (fetch, conn, fetch.asked, now)
         conn.pending += 1
         fetch.live += 1
-        fetch.tokens.append(token)
+        fetch.tokens += (token,)
         if not resend:
             fetch.latest = token
         try:
@@ -431,7 +431,7 @@ class Transactions(ChannelSide):
                 entry[0].live -= 1
                 entry[1].orphans += 1
                 self._orphans = True
-        fetch.tokens = []
+        fetch.tokens = ()
         future = fetch.future
         if future is not None:
             if not future.done():
