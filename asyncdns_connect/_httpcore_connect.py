@@ -58,12 +58,9 @@ async def open_socket(
     try:
         with anyio.fail_after(connect_timeout):
             try:
-                # A fresh cache entry is the whole answer; else the resolver's feed
+                # The first batch, and a feed only while a family is still out
                 # (IP literals too: it answers them without DNS, under its policy).
-                first: Sequence[Address] | None = resolver.fresh(host, family)
-                if first is None:
-                    feed = resolver.stream(host, family)
-                    first = await feed.__anext__()
+                first, feed = await resolver._first_batch(host, family)
             except DNSError as exc:  # its message names the host and the reason
                 raise httpcore.ConnectError(exc.strerror or str(exc)) from exc
             phase = "connecting to"

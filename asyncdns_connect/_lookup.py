@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import itertools
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, Record
 from ._config import ResolverConfig
@@ -90,10 +90,40 @@ class Lookup:
                 gather.hurry_stale(deadline)
         return self._compose(host, local, got, gather, family)
 
-    async def stream(self, host: str, family: int, local: Local
-                     ) -> AsyncIterator[tuple[Address, ...]]:
-        """Batches of addresses as families answer (see the module docstring)."""
+    async def first(self, host: str, family: int, local: Local
+                    ) -> tuple[tuple[Address, ...], AsyncIterator[tuple[Address, ...]] | None]:
+        """``stream``'s first batch, and the rest of the stream (None if nothing can follow).
+
+        For the adapters: in the common miss every family lands in the same read,
+        and then there is no async generator (nor a race task draining it) at all.
+        """
         gather = self._gather(host, family, local)
+        if gather.only_waits():
+            got: dict[int, Outcome] = {}
+            try:
+                await gather.settle(got, self._config.resolution_delay, eager6=True)
+            finally:
+                gather.settled()
+            batch = self._compose(host, local, got, gather)
+            return batch, (self._later(host, local, gather) if gather.waiting() else None)
+        feed = self._stream(gather, host, local)
+        try:
+            batch = await feed.__anext__()
+        except BaseException:
+            await feed.aclose()
+            raise
+        return batch, feed
+
+    def stream(self, host: str, family: int, local: Local
+               ) -> AsyncGenerator[tuple[Address, ...], None]:
+        """Batches of addresses as families answer (see the module docstring).
+
+        The queries start now, not at the first ``__anext__``.
+        """
+        return self._stream(self._gather(host, family, local), host, local)
+
+    async def _stream(self, gather: _Gather, host: str, local: Local
+                      ) -> AsyncGenerator[tuple[Address, ...], None]:
         got: dict[int, Outcome] = {}
         loop = asyncio.get_running_loop()
         deadline: float | None = None
@@ -115,6 +145,12 @@ class Lookup:
         # A family still refreshing gets the Resolution Delay too, then joins stale.
         gather.hurry_stale(loop.time() + max(delay, 0))
         yield self._compose(host, local, got, gather)
+        async for batch in self._later(host, local, gather):
+            yield batch
+
+    async def _later(self, host: str, local: Local, gather: _Gather
+                     ) -> AsyncIterator[tuple[Address, ...]]:
+        """The families that answer after the first batch, each as a batch."""
         while not isinstance(event := await gather.next(None), _End):
             assert event is not None
             fam, outcome = event
@@ -228,8 +264,8 @@ class _Gather:
     every call, twice per lookup.
     """
 
-    __slots__ = ("_alone", "_delay", "_delayed", "_got", "_hooked", "_lookup", "_ready",
-                 "_stale_at", "_waiter", "_waits", "_with_addrs", "kind", "stale")
+    __slots__ = ("_alone", "_delay", "_delayed", "_eager6", "_got", "_hooked", "_lookup",
+                 "_ready", "_stale_at", "_waiter", "_waits", "_with_addrs", "kind", "stale")
 
     def __init__(self, lookup: Lookup, ready: list[tuple[int, Outcome]],
                  plans: list[Plan], stale: list[str], kind: str) -> None:
@@ -244,6 +280,7 @@ class _Gather:
         self._with_addrs = False
         self._got: dict[int, Outcome] | None = None  # set while settle() waits
         self._delayed = False  # settle(): the Resolution Delay runs (Lookup.delays)
+        self._eager6 = False  # settle(): IPv6 addresses end the wait at once (streaming)
         self._delay = 0.0
         self._hooked = False  # the scheduler calls _wake as each query lands
         loop = asyncio.get_running_loop() if plans else None
@@ -275,10 +312,10 @@ class _Gather:
                 return
             if not self._waits:
                 waiter.set_result(None)
-            elif not self._delayed and not isinstance(outcome, DNSError) and outcome:
-                if self._delay <= 0:
+            elif not isinstance(outcome, DNSError) and outcome:
+                if self._delay <= 0 or (self._eager6 and fam == AF_INET6):
                     waiter.set_result(None)
-                else:
+                elif not self._delayed:
                     self._delayed = True
                     self._lookup.delays.add(waiter, self._delay)
             return
@@ -306,14 +343,16 @@ class _Gather:
                 return False
         return True
 
-    def settle(self, got: dict[int, Outcome], delay: float) -> asyncio.Future[None]:
+    def settle(self, got: dict[int, Outcome], delay: float, *,
+               eager6: bool = False) -> asyncio.Future[None]:
         """A future done once every family's outcome is in ``got``, or those in by
-        ``delay`` after the first addresses; call ``settled()`` after it.
+        ``delay`` after the first addresses (with ``eager6``, at once after IPv6
+        addresses, as ``stream`` does); call ``settled()`` after it.
 
         Only when ``only_waits()``: the queries' callbacks take the outcomes, so
         the caller is woken once, not once per family (and no coroutine waits).
         """
-        self._got, self._delay = got, delay
+        self._got, self._delay, self._eager6 = got, delay, eager6
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         self._hook()
         return waiter
@@ -321,6 +360,10 @@ class _Gather:
     def settled(self) -> None:
         # The Resolution Delay may still call _wake: with no waiter, it does nothing.
         self._waiter = self._got = None
+
+    def waiting(self) -> bool:
+        """True if some family's query is still out (a later ``next`` may give it)."""
+        return bool(self._waits) or bool(self._alone)
 
     def has_ready(self) -> bool:
         return bool(self._ready)

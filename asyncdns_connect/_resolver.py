@@ -223,6 +223,22 @@ class Resolver:
         async for batch in self._lookup.stream(host, family, local):
             yield batch
 
+    async def _first_batch(self, host: str, family: int = AF_UNSPEC
+                           ) -> tuple[tuple[Address, ...],
+                                      AsyncIterator[tuple[Address, ...]] | None]:
+        """``stream()``'s first batch, and the rest of it (None when nothing can follow).
+
+        For the adapters: a hit, or a miss whose families all answered by the
+        first batch, costs no async generator (nor a race task to drain one).
+        """
+        hit = self.fresh(host, family)
+        if hit is not None:
+            return hit, None
+        self._check(host, family)
+        if self._watcher is not None and (first := self._watcher.ready()) is not None:
+            await first
+        return await self._lookup.first(host, family, self._start(host, family))
+
     def fresh(self, host: str, family: int = AF_UNSPEC) -> tuple[Address, ...] | None:
         """The cached answer if it is fresh, else None; no waiting, no query.
 

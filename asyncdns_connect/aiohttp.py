@@ -247,17 +247,9 @@ class _Connector(aiohttp.TCPConnector):
         plugin = self._asyncdns_plugin
         if plugin.closed:
             raise ResolverClosedError.for_host(host, "resolver closed")
-        # A fresh cache entry is the whole answer: no feed to start or close.
-        feed: AsyncIterator[Sequence[Address]] | None = None
-        first: Sequence[Address] | None = plugin.resolver.fresh(host, self._family)
-        if first is None:
-            # The first batch now (aiohttp needs a list); later ones join the race.
-            feed = plugin.resolver.stream(host, self._family)
-            try:
-                first = await feed.__anext__()
-            except BaseException:
-                await close_feed(feed)
-                raise
+        # The first batch now (aiohttp needs a list); later ones, if any family
+        # is still out, join the race from the feed.
+        first, feed = await plugin.resolver._first_batch(host, self._family)
         for trace in traces or ():
             await trace.send_dns_resolvehost_end(host)
         _CONNECTING.set(_Connecting(host, feed))

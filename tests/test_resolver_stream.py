@@ -7,7 +7,7 @@ order of answers is known. Assertions are on batch contents, not on time.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
@@ -30,9 +30,26 @@ async def resolver(dns_server: DNSServer) -> AsyncIterator[Resolver]:
         yield r
 
 
+# The adapters take the first batch and the rest of the stream in one call
+# (Resolver._first_batch, no async generator when nothing can follow): every
+# batch test runs both ways.
+VIA = ["stream"]
+
+
+@pytest.fixture(autouse=True, params=["stream", "first_batch"])
+def via(request: pytest.FixtureRequest) -> Iterator[str]:
+    VIA[0] = request.param
+    yield request.param
+    VIA[0] = "stream"
+
+
 async def batches(resolver: Resolver, host: str, family: int = AF_UNSPEC
                   ) -> list[list[str]]:
-    return [[a.host for a in batch] async for batch in resolver.stream(host, family)]
+    if VIA[0] == "stream":
+        return [[a.host for a in batch] async for batch in resolver.stream(host, family)]
+    first, rest = await resolver._first_batch(host, family)
+    later = [] if rest is None else [[a.host for a in batch] async for batch in rest]
+    return [[a.host for a in first], *later]
 
 
 async def test_cache_hit_is_one_batch_in_resolve_order(dns_server: DNSServer,
@@ -142,3 +159,24 @@ async def test_fresh_raises_a_cached_negative_answer(dns_server: DNSServer,
         await resolver.resolve("gone.test")
     with pytest.raises(NameNotFoundError, match=r"gone\.test"):
         resolver.fresh("gone.test")
+
+
+async def test_first_batch_has_no_feed_once_every_family_answered(
+        dns_server: DNSServer, resolver: Resolver) -> None:
+    dns_server.add_host("whole.test", "192.0.2.1", "2001:db8::1")
+    first, rest = await resolver._first_batch("whole.test")
+    assert rest is None  # both families in: nothing to drain, no generator
+    assert first == tuple(await resolver.resolve("whole.test"))
+    dns_server.add_host("halfway.test", "192.0.2.2", "2001:db8::2")
+    dns_server.fault("halfway.test", "A", Fault.delay(SLOW))
+    first, rest = await resolver._first_batch("halfway.test")
+    assert [a.host for a in first] == ["2001:db8::2"]
+    assert rest is not None
+    assert [[a.host for a in b] async for b in rest] == [["192.0.2.2"]]
+
+
+async def test_first_batch_raises_when_every_family_fails(dns_server: DNSServer,
+                                                          resolver: Resolver) -> None:
+    with pytest.raises(NameNotFoundError) as info:
+        await resolver._first_batch("nope.test")
+    assert info.value.host == "nope.test"
