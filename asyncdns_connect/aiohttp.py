@@ -39,7 +39,6 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -197,7 +196,6 @@ def _forget(state: _Connecting | None) -> None:
             task.add_done_callback(_CLOSING.discard)
 
 
-@dataclass(eq=False)
 class _Connecting:
     """One request's connection, from the first address batch to the race.
 
@@ -208,13 +206,17 @@ class _Connecting:
     addresses; ``failed`` keeps those this request already saw fail.
     """
 
-    host: str
-    feed: AsyncIterator[Sequence[Address]] | None
-    req: int | None = None  # id() of the request: no reference kept
-    failed: set[str] = field(default_factory=set)
-    error: RaceFailed | None = None
+    __slots__ = ("error", "failed", "feed", "host", "req")
+
+    def __init__(self, host: str, feed: AsyncIterator[Sequence[Address]] | None) -> None:
+        self.host = host
+        self.feed = feed
+        self.req: int | None = None  # id() of the request: no reference kept
+        self.failed: frozenset[str] | set[str] = _NONE_FAILED  # a set once one fails
+        self.error: RaceFailed | None = None
 
 
+_NONE_FAILED: frozenset[str] = frozenset()
 _CONNECTING: ContextVar[_Connecting | None] = ContextVar("asyncdns_connect_aiohttp", default=None)
 
 
@@ -230,8 +232,10 @@ class _Connector(aiohttp.TCPConnector):
     async def _resolve_host(
         self, host: str, port: int, traces: Sequence[Trace] | None = None
     ) -> list[ResolveResult]:
-        _forget(_CONNECTING.get())
-        _CONNECTING.set(None)
+        stale = _CONNECTING.get()
+        if stale is not None:
+            _forget(stale)
+            _CONNECTING.set(None)
         if is_ip_address(host):
             # aiohttp answers IP literals itself without asking the resolver, so
             # this is the one place to keep http://169.254.169.254/ from slipping
@@ -240,18 +244,25 @@ class _Connector(aiohttp.TCPConnector):
             found = await super()._resolve_host(host, port, traces=traces)
             _CONNECTING.set(_Connecting(host, None))
             return found
-        for trace in traces or ():
-            await trace.send_dns_resolvehost_start(host)
+        if traces:
+            for trace in traces:
+                await trace.send_dns_resolvehost_start(host)
         if self.closed:
             raise aiohttp.ClientConnectionError("Connector is closed")
         plugin = self._asyncdns_plugin
         if plugin.closed:
             raise ResolverClosedError.for_host(host, "resolver closed")
-        # The first batch now (aiohttp needs a list); later ones, if any family
-        # is still out, join the race from the feed.
-        first, feed = await plugin.resolver._first_batch(host, self._family)
-        for trace in traces or ():
-            await trace.send_dns_resolvehost_end(host)
+        resolver = plugin.resolver
+        # A fresh cache entry is the whole answer (no coroutine); else the first
+        # batch now (aiohttp needs a list), and later ones, if any family is
+        # still out, join the race from the feed.
+        feed: AsyncIterator[Sequence[Address]] | None = None
+        first = resolver.fresh(host, self._family)
+        if first is None:
+            first, feed = await resolver._first_batch(host, self._family)
+        if traces:
+            for trace in traces:
+                await trace.send_dns_resolvehost_end(host)
         _CONNECTING.set(_Connecting(host, feed))
         return plugin.results(host, port, first)
 
@@ -289,7 +300,7 @@ class _Connector(aiohttp.TCPConnector):
                         socket_factory=getattr(self, "_socket_factory", None))
                 except RaceFailed as exc:
                     if state is not None:
-                        state.failed.update(a.address.host for a in exc.attempts)
+                        state.failed = {*state.failed, *(a.address.host for a in exc.attempts)}
                         state.error = exc
                     raise
                 finally:
