@@ -305,9 +305,14 @@ class _Gather:
             if fut not in self._waits:
                 return
             assert isinstance(fut, asyncio.Future)
-            fam, outcome = self._take(fut)
-            got[fam] = outcome
             waiter = self._waiter
+            try:
+                fam, outcome = self._take(fut)
+            except Exception as exc:  # a bug: the caller gets it, rather than a hang
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(exc)
+                return
+            got[fam] = outcome
             if waiter is None or waiter.done():
                 return
             if not self._waits:

@@ -5,7 +5,8 @@ glibc and c-ares sort only inside their own ``getaddrinfo``, and
 aiohappyeyeballs interleaves addrinfo tuples but never sorts. The source
 address of each destination comes from a UDP ``connect()`` (no packet is sent,
 nothing waits) on a reused socket; destinations that only the default route
-covers share one such probe per family (``_route_table``). The destination's
+covers share one such probe per family (``_route_table``, read in the loop's
+executor). The destination's
 whole sort key is cached with its source for a minute, so sorting a known
 destination is a dict lookup; still, run the sort when an answer is stored in
 a cache, not on every lookup.
@@ -17,6 +18,7 @@ does: on IPv4 it pins every client to the round-robin address nearest its own.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
@@ -173,20 +175,55 @@ def _learn(dest: str, now: float) -> tuple[float, str | None, tuple[int, ...]]:
 
 def _find_source(dest: str, dest_int: int, now: float) -> str | None:
     """``dest``'s source: shared by the default route's destinations, else probed."""
-    global _table, _table_until
-    table = _table
-    if table is None or now >= _table_until:
-        # Re-read as often as a probed source expires; a route change shows by then.
-        table = _table = RouteTable.read()
-        _table_until = now + _ROUTE_TTL
-        _default_sources.clear()
+    table = _route_table(now)
     v4 = _is_v4(dest_int)
-    if "%" in dest or not table.default_only(dest_int & 0xFFFFFFFF if v4 else dest_int, v4):
+    if table is None or "%" in dest or not table.default_only(
+            dest_int & 0xFFFFFFFF if v4 else dest_int, v4):
         return _probe_source(dest)
     source = _default_sources.get(v4, _UNKNOWN)
     if source is _UNKNOWN:
         source = _default_sources[v4] = _probe_source(dest)
     return source  # type: ignore[return-value]
+
+
+def _route_table(now: float) -> RouteTable | None:
+    """The routing table if read within ``_ROUTE_TTL``, else None (probe each one).
+
+    Re-read as often as a probed source expires, so a route change shows by
+    then. On an event loop the files are read in its executor (a file read is a
+    blocking call) and the table in hand serves meanwhile; elsewhere, inline.
+    """
+    global _table_reading
+    # A read whose loop closed before it finished never reports: try again later.
+    if now < _table_until or now < _table_reading:
+        return _table
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _install_table(RouteTable.read(), now)
+        return _table
+    _table_reading = now + _READ_PATIENCE
+    try:
+        read = loop.run_in_executor(None, RouteTable.read)
+    except RuntimeError:  # the executor is shutting down with the loop
+        _table_reading = 0.0
+        return _table
+    read.add_done_callback(lambda fut: _table_read(fut, now))
+    return _table
+
+
+def _table_read(fut: asyncio.Future[RouteTable], asked: float) -> None:
+    global _table_reading
+    _table_reading = 0.0
+    if not fut.cancelled() and fut.exception() is None:
+        _install_table(fut.result(), asked)
+
+
+def _install_table(table: RouteTable, now: float) -> None:
+    global _table, _table_until
+    with _routes_lock:
+        _table, _table_until = table, now + _ROUTE_TTL
+        _default_sources.clear()  # the default route may have changed
 
 
 def _probe_source(dest: str) -> str | None:
@@ -262,16 +299,18 @@ _probe_lock = threading.Lock()
 # the source of each family's default route (IPv4: True), probed once per read.
 _table: RouteTable | None = None
 _table_until = 0.0
+_table_reading = 0.0  # a read in the executor is awaited until then
+_READ_PATIENCE = 5.0
 _default_sources: dict[bool, str | None] = {}
 _UNKNOWN = object()
 
 
 def clear_route_cache() -> None:
     """Forget every probed source address (call when the network changed)."""
-    global _table
+    global _table, _table_until
     with _routes_lock:
         _routes.clear()
-        _table = None
+        _table, _table_until = None, 0.0
         _default_sources.clear()
     with _probe_lock:
         socks = list(_probe_socks.values()) if _probe_pid == os.getpid() else []

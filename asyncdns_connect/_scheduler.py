@@ -362,10 +362,14 @@ class _Flight(asyncio.Future[Record]):
         self.set_result(record)
         listener, more = self.listener, self.more
         self.listener = self.more = None
-        if listener is not None:
-            listener(self)
-        for callback in more or ():
-            callback(self)
+        for callback in (listener, *(more or ())):
+            if callback is None:
+                continue
+            try:
+                callback(self)
+            except Exception as exc:  # a bug in one waiter must not strand the others
+                self.get_loop().call_exception_handler(
+                    {"message": "a DNS lookup's listener failed", "exception": exc})
 
 
 def _error(name: str, reply: Reply) -> DNSError:

@@ -358,7 +358,21 @@ class Transactions(ChannelSide):
         return True
 
     def _on_answer(self, token: int, status: int, dnsrec: Any) -> None:
-        """c-ares's callback, inside a channel call: read the reply, record the outcome."""
+        """c-ares's callback, inside a channel call: read the reply, record the outcome.
+
+        cffi would print and drop an exception raised here, and the lookup would
+        never end: a bug ends the lookup with EBADRESP and is reported instead.
+        """
+        entry = self._jobs.get(token)
+        try:
+            self._read_answer(token, status, dnsrec)
+        except Exception as exc:
+            self._loop.call_exception_handler(
+                {"message": "reading a DNS reply failed", "exception": exc})
+            if entry is not None and not entry[0].done:
+                self._finish(entry[0], Reply(_EBADRESP, reason=f"internal error: {exc!r}"))
+
+    def _read_answer(self, token: int, status: int, dnsrec: Any) -> None:
         entry = self._jobs.get(token)
         if entry is None or self._closed:
             return

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from _blockbuster import blockbuster  # noqa: F401 (autouse: no blocking call on the loop)
 from aiohttp import web
 
 import asyncdns_connect.aiohttp as plugin_module

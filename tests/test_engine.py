@@ -467,3 +467,23 @@ async def test_a_lookup_ends_when_its_first_query_fails_and_the_retransmission_i
         assert reply.status == pycares.errno.ARES_ETIMEOUT
     finally:
         e.close()
+
+
+async def test_a_bug_reading_a_reply_ends_the_lookup_and_is_reported(
+        dns_server: DNSServer, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # cffi prints and drops an exception raised in c-ares's callback: the lookup
+    # would wait forever. It must end, and the loop's exception handler hear of it.
+    from asyncdns_connect import _transactions
+
+    dns_server.add_host("buggy.test", "192.0.2.1")
+    seen: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: seen.append(ctx))
+
+    def broken(dnsrec: object) -> object:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(_transactions, "read_records", broken)
+    reply = await asyncio.wait_for(fetch(engine, "buggy.test"), 5)
+    assert reply.status == pycares.errno.ARES_EBADRESP
+    assert "parser bug" in reply.reason
+    assert [str(c["exception"]) for c in seen] == ["parser bug"]

@@ -19,6 +19,7 @@ import httpcore
 import httpx
 import pytest
 import trustme
+from _blockbuster import blockbuster  # noqa: F401 (autouse: no blocking call on the loop)
 from _servers import (
     ForwardProxy,
     HTTPServer,
@@ -491,6 +492,7 @@ def test_sync_transport(threaded_dns_server: ThreadedDNSServer, tls_server: HTTP
     asyncio.run(resolver.close())
 
 
+@pytest.mark.no_blockbuster  # its 150 ms bound is about speed; blockbuster's checks slow it
 def test_sync_transport_falls_back_and_learns(
         threaded_dns_server: ThreadedDNSServer, broken_v6_server: HTTPServer) -> None:
     threaded_dns_server.add_host(NAME, "::1", "127.0.0.1")
@@ -677,3 +679,14 @@ def test_closing_the_sync_backend_mid_connect_fails_those_connects(
         for hole in holes:
             hole.close()
         asyncio.run(resolver.close())
+
+
+async def test_this_module_runs_under_blockbuster(tmp_path: Path) -> None:
+    # The imported autouse fixture is live: a blocking read on the loop fails.
+    from blockbuster import BlockingError
+
+    from asyncdns_connect._hosts import HostsFile
+
+    (tmp_path / "hosts").write_text("192.0.2.1 a.test\n")
+    with pytest.raises(BlockingError):
+        HostsFile(str(tmp_path / "hosts")).reload_if_changed()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import pycares
 import pytest
+from _blockbuster import blockbuster  # noqa: F401 (autouse: no blocking call on the loop)
 from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 
 from asyncdns_connect import (
@@ -737,3 +738,14 @@ def test_config_and_keywords_merge_and_unknown_keywords_fail() -> None:
         Resolver(cache_sise=5)
     with pytest.raises(ValueError, match="failure_ttl"):
         Resolver(failure_ttl=0)
+
+
+async def test_this_module_runs_under_blockbuster(tmp_path: Path) -> None:
+    # The imported autouse fixture is live: a blocking read on the loop fails.
+    from blockbuster import BlockingError
+
+    from asyncdns_connect._hosts import HostsFile
+
+    (tmp_path / "hosts").write_text("192.0.2.1 a.test\n")
+    with pytest.raises(BlockingError):
+        HostsFile(str(tmp_path / "hosts")).reload_if_changed()

@@ -15,6 +15,7 @@ from typing import Any
 import aiodns
 import pycares
 import pytest
+from _blockbuster import blockbuster  # noqa: F401 (autouse: no blocking call on the loop)
 from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 from dnslib import RD
 

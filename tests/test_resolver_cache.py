@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from _blockbuster import blockbuster  # noqa: F401 (autouse: no blocking call on the loop)
 from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 
 from asyncdns_connect import (

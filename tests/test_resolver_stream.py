@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from _blockbuster import blockbuster  # noqa: F401 (autouse: no blocking call on the loop)
 from _resolving import make, no_loop_errors  # noqa: F401 (fixture)
 
 from asyncdns_connect import (

@@ -322,3 +322,26 @@ async def test_reported_failure_survives_refreshes_for_its_lifetime() -> None:
         clock.now += 61  # 10 min 9 s after the report: forgotten at the refresh
         await lookup(r, "lb.test", AF_INET)
         assert await lookup(r, "lb.test", AF_INET) == [first, second]
+
+
+async def test_a_failing_listener_does_not_strand_the_other_waiters() -> None:
+    clock = Clock()
+    dns = FakeDNS(clock)
+    r = make(clock, dns)
+    r._bind()
+    sched = r._sched
+    seen: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: seen.append(ctx))
+    fut = sched.fetch("x.test", AF_INET)
+    heard: list[str] = []
+
+    def broken(_fut: object) -> None:
+        raise RuntimeError("listener bug")
+
+    sched.listen(fut, broken)
+    sched.listen(fut, lambda _fut: heard.append("second"))
+    dns.answer("x.test", AF_INET, ok("192.0.2.1"))
+    record = await asyncio.wait_for(fut, 5)
+    assert record.addrs == ("192.0.2.1",)
+    assert heard == ["second"]
+    assert [str(c["exception"]) for c in seen] == ["listener bug"]
