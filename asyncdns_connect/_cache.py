@@ -27,6 +27,7 @@ AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 AF_UNSPEC = socket.AF_UNSPEC
 
+_new = tuple.__new__
 _ENUM: dict[int, socket.AddressFamily] = {AF_INET: AF_INET, AF_INET6: AF_INET6}  # no enum call
 POSITIVE, NEGATIVE, FAILURE = "positive", "negative", "failure"
 # RFC 8767 section 4: a stale answer is handed out with a TTL of 30 s.
@@ -68,7 +69,8 @@ class Record:
         if got is None:
             fam = _ENUM[self.family]
             ttl = int(self.ttl)
-            got = tuple(Address(ip, fam, ttl) for ip in self.addrs)
+            # tuple.__new__: Address's own __new__ is Python code, run per address.
+            got = tuple([_new(Address, (ip, fam, ttl)) for ip in self.addrs])
             if len(got) > 1:
                 got = tuple(sort_destinations(got))
             self._answer = got
