@@ -56,7 +56,7 @@ def proc(tmp_path: Path, fib_trie: str = FIB_TRIE, ipv6_route: str = IPV6_ROUTE)
 def test_specific_routes_and_local_addresses_are_not_default(tmp_path: Path) -> None:
     table = RouteTable.read(proc(tmp_path))
     assert table.default_only(v4("203.0.113.7"), True)
-    assert table.default_only(v4("8.8.8.8"), True)
+    assert table.default_only(v4("198.51.100.7"), True)
     assert not table.default_only(v4("192.0.2.77"), True)  # the LAN's own route
     assert not table.default_only(v4("127.0.0.5"), True)  # loopback, local table
     assert table.default_only(v6("2001:db8::5"), False)
