@@ -133,10 +133,8 @@ class Scheduler:
         For the lookup layer: unlike a done callback, no loop hop. ``callback``
         must not ask DNS (it may run inside the engine's callback).
         """
-        if isinstance(fut, _Flight):
-            fut.listen(callback)
-        else:
-            fut.add_done_callback(callback)
+        assert isinstance(fut, _Flight), "only fetch()'s futures are listened to"
+        fut.listen(callback)
 
     def close(self) -> None:
         """Give every waiter a ResolverClosedError record; forget what is in flight."""
