@@ -76,6 +76,10 @@ class Record:
             self._answer = got
         return got
 
+    def is_answer(self, addrs: object) -> bool:
+        """True if ``addrs`` is this record's ``answer()`` (the very tuple)."""
+        return addrs is self._answer and addrs is not None
+
     def stale_addrs(self, now: float) -> bool:
         """True if ``addrs`` may still be served although not fresh."""
         return bool(self.addrs) and now < self.stale_until
@@ -200,6 +204,10 @@ class HostCache:
         if entry is not None:
             self._entries.move_to_end(name)
         return entry
+
+    def peek(self, name: str) -> HostEntry | None:
+        """``get`` without making it the most recently used."""
+        return self._entries.get(name)
 
     def entry(self, name: str) -> HostEntry:
         """The entry for ``name``, made (and the oldest evicted) if absent."""

@@ -147,10 +147,15 @@ def read_records(dnsrec: Any) -> tuple[Records, tuple[int, int] | None]:
 QueryCallback = Callable[[int, int, Any], None]
 """Called as (token, c-ares status, dnsrec or NULL) from inside a channel call."""
 SockStateCallback = Callable[[int, bool, bool], None]
+"""Called as (fd, readable, writable)."""
 
 
 class RawChannel:
-    """A c-ares channel with no query cache, driven through sock_state_cb."""
+    """A c-ares channel with no query cache, driven through sock_state_cb.
+
+    ``on_answer`` (a ``QueryCallback``) and ``on_sock_state`` (a
+    ``SockStateCallback``) are bound methods, held weakly through their owner.
+    """
 
     def __init__(self, *, on_answer: QueryCallback, on_sock_state: SockStateCallback,
                  timeout: float, tries: int, servers: Sequence[str] | None,
@@ -163,18 +168,20 @@ class RawChannel:
         # c-ares holds raw pointers to these callbacks: they live as long as the
         # channel. They reach their owner weakly, so an owner dropped without
         # destroy() is collected, and the finalizer below frees the channel.
-        answer_ref = weakref.WeakMethod(on_answer)
-        sock_ref = weakref.WeakMethod(on_sock_state)
+        # A weak reference to the owner and its plain function, not a WeakMethod:
+        # that one's __call__ is Python code making a bound method on every reply.
+        answer_owner, answer_func = _weak_method(on_answer)
+        sock_owner, sock_func = _weak_method(on_sock_state)
 
         def answer(arg: Any, status: int, _timeouts: int, rec: Any) -> None:
-            method = answer_ref()
-            if method is not None:
-                method(int(_cast("uintptr_t", arg)), status, rec)
+            owner = answer_owner()
+            if owner is not None:
+                answer_func(owner, int(_cast("uintptr_t", arg)), status, rec)
 
         def sock_state(_data: Any, fd: int, readable: int, writable: int) -> None:
-            method = sock_ref()
-            if method is not None:
-                method(fd, bool(readable), bool(writable))
+            owner = sock_owner()
+            if owner is not None:
+                sock_func(owner, fd, bool(readable), bool(writable))
 
         self._answer_cb = ffi.callback(
             "void(void *, ares_status_t, size_t, struct ares_dns_record *)", answer)
@@ -309,6 +316,14 @@ class RawChannel:
     def destroy(self) -> None:
         """Free the channel; pending queries call back with ARES_EDESTRUCTION first."""
         self._finalizer()
+
+
+def _weak_method(method: Callable[..., None]) -> tuple[weakref.ref[Any], Callable[..., None]]:
+    """A bound method as a weak reference to its owner and its plain function."""
+    owner, func = getattr(method, "__self__", None), getattr(method, "__func__", None)
+    if owner is None or func is None:
+        raise TypeError(f"a bound method is needed, not {method!r}")
+    return weakref.ref(owner), func
 
 
 def _destroy(channel: Any, *_callbacks: Any) -> None:

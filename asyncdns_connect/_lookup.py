@@ -15,12 +15,12 @@ family that answers later as a later batch.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
+import bisect
 import socket
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
-from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, Record
+from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, HostEntry, Record
 from ._config import ResolverConfig
 from ._errors import AddressPolicyError, DNSError, NoAddressError, pick_error
 from ._order import demote, order
@@ -233,16 +233,14 @@ class Lookup:
         if addrs:
             if not local.sort:
                 return tuple(addrs)
-            entry = self._cache.get(local.name)
+            entry = self._cache.peek(local.name)
             if entry is not None and not entry.failed:
                 # What just landed is usually what the cache's view holds (made
                 # now if need be: the next hit uses it), already ordered (RFC 6724
                 # never ties across families, so the order the families landed
                 # in cannot change it).
                 view = entry.view(family, self._sched.clock())
-                if view is not None and len(view.addrs) == len(addrs) and (
-                        view.addrs[0] == addrs[0] if len(addrs) == 1
-                        else set(view.addrs) == set(addrs)):
+                if view is not None and len(view.addrs) == len(addrs) and _landed(entry, got):
                     return view.addrs
             ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
             if entry is not None and entry.failed:
@@ -462,14 +460,16 @@ class _Delays:
     lookup cost a TimerHandle, pushes and pops on the loop's heap (compared in
     Python) and a cancellation; here an ended delay finds its waiter done. Only
     the waiter is held, not the lookup: what outlives the lookup is small.
+    Delays of one length are added in time order, so a FIFO keeps them sorted:
+    a shorter one (a changed ``resolution_delay``) is put in its place.
     """
 
-    __slots__ = ("_heap", "_loop", "_seq", "_timer")
+    __slots__ = ("_at", "_loop", "_queue", "_timer")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
+        self._queue: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._at = 0.0  # when _timer runs
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, waiter: asyncio.Future[None], delay: float) -> None:
@@ -479,28 +479,46 @@ class _Delays:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            self._heap.clear()
+            self._queue.clear()
             self._loop = loop
         when = loop.time() + delay
-        heapq.heappush(self._heap, (when, next(self._seq), waiter))
-        timer = self._timer
-        if timer is None or timer.when() > when:
-            if timer is not None:
-                timer.cancel()
+        queue = self._queue
+        if not queue or queue[-1][0] <= when:
+            queue.append((when, waiter))
+        else:
+            queue.insert(bisect.bisect_right([w for w, _ in queue], when), (when, waiter))
+        if self._timer is None or self._at > when:
+            if self._timer is not None:
+                self._timer.cancel()
             self._timer = loop.call_at(when, self._run)
+            self._at = when
 
     def _run(self) -> None:
         self._timer = None
-        loop, heap = self._loop, self._heap
+        loop, queue = self._loop, self._queue
         if loop is None or loop.is_closed():
             return
         now = loop.time()
-        while heap and heap[0][0] <= now:
-            waiter = heapq.heappop(heap)[2]
+        while queue and queue[0][0] <= now:
+            waiter = queue.popleft()[1]
             if not waiter.done():
                 waiter.set_result(None)
-        if heap:
-            self._timer = loop.call_at(heap[0][0], self._run)
+        if queue:
+            self._at = queue[0][0]
+            self._timer = loop.call_at(self._at, self._run)
+
+
+def _landed(entry: HostEntry, got: Mapping[int, Outcome]) -> bool:
+    """True if every outcome in ``got`` is its family's record's own answer, as landed.
+
+    Then a view of the entry with as many addresses holds exactly these.
+    """
+    records = entry.records
+    for fam, outcome in got.items():
+        r = records.get(fam)
+        if r is None or not r.is_answer(outcome):
+            return False
+    return True
 
 
 def _family_name(family: int) -> str:

@@ -104,14 +104,23 @@ def _rank(dest: int, source: int | None) -> tuple[int, ...]:
     if not _is_v4(dest) and not _is_v4(source):
         # Rule 9 up to the usual /64 subnet, as the source's own prefix is unknown.
         prefix = min(64, 128 - (dest ^ source).bit_length())
+    facts = _source_facts.get(source)
+    if facts is None:
+        if len(_source_facts) >= 64:  # a host has few source addresses
+            _source_facts.clear()
+        facts = _source_facts[source] = (_scope(source), _policy(source)[1])
     return (
         0,
-        int(scope != _scope(source)),  # rule 2
-        int(label != _policy(source)[1]),  # rule 5
+        int(scope != facts[0]),  # rule 2
+        int(label != facts[1]),  # rule 5
         -precedence,  # rule 6
         scope,  # rule 8
         -prefix,  # rule 9
     )
+
+
+# source address (as an int) -> (scope, label): the few sources every destination uses
+_source_facts: dict[int, tuple[int, int]] = {}
 
 
 def _to_int(ip: str) -> int:
@@ -127,7 +136,20 @@ def _is_v4(ip: int) -> bool:
     return ip >> 32 == 0xFFFF
 
 
+_DEFAULT_POLICY = (40, 1)  # ::/0
+_V4_POLICY = (35, 4)  # ::ffff:0:0/96
+
+
 def _policy(ip: int) -> tuple[int, int]:
+    top = ip >> 112
+    if top != 0:
+        # Outside ::/16 only 2001::/32, 2002::/16, 3ffe::/16, fc00::/7 and
+        # fec0::/10 are not ::/0: tell the usual global address by its first bits.
+        if top != 0x2001 and top != 0x2002 and top != 0x3FFE and top >> 9 != 0x7E \
+                and top >> 6 != 0x3FB:
+            return _DEFAULT_POLICY
+    elif ip >> 32 == 0xFFFF:
+        return _V4_POLICY
     for prefixlen, prefix, precedence, label in _POLICY_TABLE:
         shift = 128 - prefixlen
         if ip >> shift == prefix >> shift:

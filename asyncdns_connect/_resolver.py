@@ -49,6 +49,11 @@ _QUERY_TYPES = {
     name[len("QUERY_TYPE_"):]: getattr(pycares, name)
     for name in dir(pycares) if name.startswith("QUERY_TYPE_")
 }
+# This process's id, kept current across fork(): os.getpid() is a system call,
+# and every lookup checks it.
+_pid = [os.getpid()]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 class Resolver:
@@ -96,7 +101,7 @@ class Resolver:
         self._engine: Engine | None = None
         self._fake_fetcher = fetcher
         self._closed = False
-        self._pid = os.getpid()
+        self._pid = _pid[0]
 
     # -- life cycle -------------------------------------------------------------
 
@@ -143,18 +148,19 @@ class Resolver:
         """The engine of the running loop; rebuilt after fork or on a new loop."""
         loop = asyncio.get_running_loop()
         engine = self._engine
-        if engine is not None and engine.loop is loop and self._pid == os.getpid():
+        pid = _pid[0]
+        if engine is not None and engine.loop is loop and self._pid == pid:
             return engine
         if self._closed:
             raise ResolverClosedError.for_host("", "resolver closed")
-        if engine is not None and self._pid == os.getpid():
+        if engine is not None and self._pid == pid:
             if engine.loop.is_running():
                 raise RuntimeError(
                     "this Resolver is in use on another running event loop; "
                     "make one Resolver per event loop (thread)")
             engine.close()
         # After fork() the inherited channel and queries belong to the parent.
-        self._pid = os.getpid()
+        self._pid = pid
         self._sched.forget_inflight()
         c = self._config
         timeout, tries = c.timeout, c.tries

@@ -98,7 +98,7 @@ class _Fetch:
 class _Conn:
     """One raw channel (one server) with its pump and query counts."""
 
-    __slots__ = ("orphans", "pending", "pump", "raw", "srtt")
+    __slots__ = ("orphans", "pending", "pump", "raw", "rto", "srtt")
 
     def __init__(self, pump: Pump) -> None:
         self.pump = pump
@@ -106,6 +106,7 @@ class _Conn:
         self.pending = 0        # c-ares queries in flight on this channel
         self.orphans = 0        # ... of which no lookup waits for
         self.srtt = 0.0         # smoothed round trip of its answers (0: none yet)
+        self.rto = _MIN_RESEND  # Transactions._rto of srtt
 
 
 class Transactions(ChannelSide):
@@ -116,6 +117,7 @@ class Transactions(ChannelSide):
         super().__init__(loop, options, timeout, tries, max_concurrent)
         # Replies received from any server.
         self.answers = 0
+        self._rto_cap = max(_MIN_RESEND, timeout / 2)  # see _rto
         # The fetch channels: one per server.
         self._conns: list[_Conn] = []
         self._first = 0                         # the server lookups start at
@@ -129,6 +131,7 @@ class Transactions(ChannelSide):
         # that its packet was probably lost (_RESEND).
         self._dues: list[tuple[float, int, int]] = []
         self._due_timer: asyncio.TimerHandle | None = None
+        self._due_at = 0.0                      # when _due_timer runs
         self._reap_timer: asyncio.TimerHandle | None = None
         self._orphans = False
 
@@ -241,8 +244,9 @@ class Transactions(ChannelSide):
         if self._options.rotate and n > 1:
             self._first = (self._first + 1) % n
         fetch.base = self._first
-        fetch.deadline = self._loop.time() + self._timeout * self._tries * len(conns)
-        self._send(fetch)
+        now = self._loop.time()
+        fetch.deadline = now + self._timeout * self._tries * n
+        self._send(fetch, now=now)
 
     def _connect(self) -> list[_Conn]:
         """One raw channel per server: each try goes to the server we choose."""
@@ -279,18 +283,20 @@ class Transactions(ChannelSide):
     def _attempts(self) -> int:
         return self._tries * max(1, len(self._conns))
 
-    def _send(self, fetch: _Fetch, conn: _Conn | None = None) -> None:
+    def _send(self, fetch: _Fetch, conn: _Conn | None = None, now: float | None = None) -> None:
         """Send the lookup's current try, or with ``conn`` a resend of it to that server.
 
-        Never called from inside a c-ares callback.
+        Never called from inside a c-ares callback. ``now``: the loop's time, if known.
         """
         resend = conn is not None
         if conn is None:
             conns = self._conns
-            conn = conns[(fetch.base + fetch.attempt) % len(conns)]
+            conn = conns[(fetch.base + fetch.attempt) % len(conns)] if len(conns) > 1 \
+                else conns[0]
         token = self._next_token
         self._next_token = token + 1
-        now = self._loop.time()
+        if now is None:
+            now = self._loop.time()
         self._jobs[token] = (fetch, conn, fetch.asked, now)
         conn.pending += 1
         fetch.live += 1
@@ -321,13 +327,13 @@ class Transactions(ChannelSide):
         # trip is read when the resend falls due, so a burst sent before the server
         # first answered gets one too. One due per query: the try's end is queued
         # when the resend falls due (most queries are answered long before).
-        resend_at = now + self._rto(conn)
+        resend_at = now + conn.rto
         if resend_at < when:
             self._due(resend_at, token, _RESEND)
         else:
             self._due(when, token, _TRY_END)
 
-    def _rto(self, conn: _Conn) -> float:
+    def _rto(self, srtt: float) -> float:
         """How long a query waits before its packet is presumed lost.
 
         5x the server's smoothed round trip, at least 250 ms, as c-ares; but at
@@ -335,15 +341,19 @@ class Transactions(ChannelSide):
         upstream (slow recursions) drives the average up, and with resolv.conf's
         ``attempts:1`` a try without a retransmission loses every dropped packet.
         """
-        return min(max(_MIN_RESEND, 5 * conn.srtt), max(_MIN_RESEND, self._timeout / 2))
+        rto = 5 * srtt
+        if rto < _MIN_RESEND:
+            return _MIN_RESEND
+        return rto if rto < self._rto_cap else self._rto_cap
 
     def _due(self, when: float, token: int, kind: int) -> None:
         heapq.heappush(self._dues, (when, token, kind))
         timer = self._due_timer
-        if timer is None or timer.when() > when:
+        if timer is None or self._due_at > when:
             if timer is not None:
                 timer.cancel()
             self._due_timer = self._loop.call_at(when, self._on_due)
+            self._due_at = when
 
     def _forget(self, token: int) -> bool:
         entry = self._jobs.pop(token, None)
@@ -364,18 +374,18 @@ class Transactions(ChannelSide):
         never end: a bug ends the lookup with EBADRESP and is reported instead.
         """
         entry = self._jobs.get(token)
+        if entry is None or self._closed:
+            return
         try:
-            self._read_answer(token, status, dnsrec)
+            self._read_answer(token, entry, status, dnsrec)
         except Exception as exc:
             self._loop.call_exception_handler(
                 {"message": "reading a DNS reply failed", "exception": exc})
-            if entry is not None and not entry[0].done:
+            if not entry[0].done:
                 self._finish(entry[0], Reply(_EBADRESP, reason=f"internal error: {exc!r}"))
 
-    def _read_answer(self, token: int, status: int, dnsrec: Any) -> None:
-        entry = self._jobs.get(token)
-        if entry is None or self._closed:
-            return
+    def _read_answer(self, token: int, entry: tuple[_Fetch, _Conn, str, float], status: int,
+                     dnsrec: Any) -> None:
         self._forget(token)
         fetch, conn, asked, sent = entry
         if status not in _NO_REPLY:
@@ -383,6 +393,7 @@ class Transactions(ChannelSide):
             self.answers += 1
             rtt = self._loop.time() - sent
             conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
+            conn.rto = self._rto(conn.srtt)  # read per query sent: kept, not computed
         if fetch.done or asked != fetch.asked:
             return
         if status == SUCCESS or status in NEGATIVE:
@@ -506,7 +517,7 @@ class Transactions(ChannelSide):
             elif kind == _RESEND:
                 try_end = min(entry[3] + self._timeout, fetch.deadline)
                 # No srtt: the server never answered, nothing says a packet was lost.
-                at = entry[3] + self._rto(conn)
+                at = entry[3] + conn.rto
                 if conn.srtt and now < at < try_end:
                     heapq.heappush(dues, (at, token, _RESEND))  # the round trip grew
                     continue
@@ -526,7 +537,8 @@ class Transactions(ChannelSide):
         while dues and dues[0][1] not in self._jobs:
             heapq.heappop(dues)
         if dues and not self._closed:
-            self._due_timer = self._loop.call_at(dues[0][0], self._on_due)
+            self._due_at = dues[0][0]
+            self._due_timer = self._loop.call_at(self._due_at, self._on_due)
 
     def _reap(self) -> None:
         """End the c-ares queries of lookups already answered (never answered themselves).

@@ -143,6 +143,20 @@ def test_ipv4_mapped_destination_ranks_as_ipv4() -> None:
     ]
 
 
+@pytest.mark.parametrize("address", [
+    "::1", "::", "::2", "::ffff:192.0.2.1", "::192.0.2.1", "2002::1", "2002:ffff::1",
+    "2001::1", "2001:0:ffff::1", "2001:1::1", "2001:db8::1", "2003::1", "3ffe::1", "3fff::1",
+    "fc00::1", "fd12::1", "fe00::1", "fe80::1", "fec0::1", "feff::1", "ff02::1", "2600::1",
+    "1::1", "::1:0:0:1"])
+def test_policy_shortcut_agrees_with_the_rfc_6724_table(address: str) -> None:
+    """The precedence and label of each address are the longest matching prefix's."""
+    ip = _order._to_int(address)
+    expected = next((precedence, label) for prefixlen, prefix, precedence, label
+                    in _order._POLICY_TABLE
+                    if ip >> (128 - prefixlen) == prefix >> (128 - prefixlen))
+    assert _order._policy(ip) == expected
+
+
 # With real sockets: inside netjail only loopback is routable.
 
 
