@@ -226,8 +226,13 @@ class Transactions(ChannelSide):
         """
         if self._closed:
             on_reply(Reply(_EDESTRUCTION))
+        elif self._live < self._max_concurrent:
+            # _submit, inline: the way every lookup of the Resolver takes.
+            self._start(_Fetch(None, name, _QTYPE[family], on_reply))
+            if self._next or self._waiting or self._orphans:
+                self._after()
         else:
-            self._submit(_Fetch(None, name, _QTYPE[family], on_reply))
+            self._waiting.append(_Fetch(None, name, _QTYPE[family], on_reply))
 
     def _submit(self, fetch: _Fetch) -> None:
         if self._live < self._max_concurrent:
