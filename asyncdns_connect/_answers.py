@@ -15,12 +15,13 @@ import pycares
 from ._cares import Records
 from ._fetcher import NO_SOA, OK, Reply
 
-__all__ = ["MAX_CHAIN", "BadAnswer", "Chain", "negative_reply"]
+__all__ = ["MAX_CHAIN", "BadAnswer", "Chain", "direct_reply", "negative_reply"]
 
 MAX_CHAIN = 16
 _CNAME = pycares.QUERY_TYPE_CNAME
 _NOTFOUND = pycares.errno.ARES_ENOTFOUND
 _NODATA = pycares.errno.ARES_ENODATA
+_new = tuple.__new__
 
 
 class BadAnswer(Exception):
@@ -88,6 +89,30 @@ class Chain:
             if not cnames:
                 return None
             name = cnames[0].lower().rstrip(".")
+
+
+def direct_reply(records: Records, asked: str, qtype: int) -> Reply | None:
+    """The Reply of the common first reply: only addresses, for the name asked.
+
+    ``Chain.follow`` on a new chain gives the same; None when a chain is needed.
+    """
+    first = records[0]
+    if first[1] != qtype:
+        return None
+    for r in records:  # per reply: no generator
+        if r[1] != qtype:
+            return None
+    owner = first[0].lower().rstrip(".")
+    if owner != asked and not owner.startswith(asked + "."):
+        return None
+    name = first[0]
+    ttl = first[2]
+    for r in records:
+        if r[2] < ttl:
+            ttl = r[2]
+    if len(records) == 1:
+        return _new(Reply, (OK, (first[3],), ttl, ""))
+    return _new(Reply, (OK, tuple([r[3] for r in records if r[0] == name]), ttl, ""))
 
 
 def negative_reply(status: int, soa: tuple[int, int] | None, chain: Chain) -> Reply:

@@ -38,7 +38,14 @@ from typing import Any
 
 import pycares
 
-from ._answers import NEGATIVE, BadAnswer, Chain, negative_reply, positive_reply
+from ._answers import (
+    NEGATIVE,
+    BadAnswer,
+    Chain,
+    direct_reply,
+    negative_reply,
+    positive_reply,
+)
 from ._cares import SUCCESS, RawChannel, read_records
 from ._channel_options import RECV_BUFFER, SEND_BUFFER, ChannelOptions, ChannelSide
 from ._fetcher import Reply
@@ -404,6 +411,11 @@ class Transactions(ChannelSide):
         if status == SUCCESS or status in NEGATIVE:
             records, soa = read_records(dnsrec)
             chain = fetch.chain
+            if chain is None and status == SUCCESS and records:
+                reply = direct_reply(records, asked, fetch.qtype)
+                if reply is not None:
+                    self._finish(fetch, reply)
+                    return
             if chain is None:
                 chain = fetch.chain = Chain(fetch.name, fetch.qtype)
             try:
