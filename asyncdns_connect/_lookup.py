@@ -25,7 +25,7 @@ from ._config import ResolverConfig
 from ._errors import AddressPolicyError, DNSError, NoAddressError, pick_error
 from ._order import demote, order
 from ._policy import AddressPolicy
-from ._scheduler import ALONE, FAMILIES, NOW, STALE, Plan, Scheduler
+from ._scheduler import ALONE, FAMILIES, NOW, STALE, WAIT, Plan, Scheduler
 from ._sources import Local
 from ._stats import Stats
 from ._types import Address
@@ -63,6 +63,13 @@ class Lookup:
 
     async def resolve(self, host: str, family: int, local: Local) -> tuple[Address, ...]:
         """Every address of ``host`` in connect order, waiting per RFC 8305."""
+        miss = self._miss(family, local)
+        if miss is not None:
+            try:
+                await miss.waiter
+            finally:
+                miss.settled()
+            return self._compose(host, local, miss.got, miss, family)
         gather = self._gather(host, family, local)
         delay = self._config.resolution_delay
         got: dict[int, Outcome] = {}
@@ -97,6 +104,19 @@ class Lookup:
         For the adapters: in the common miss every family lands in the same read,
         and then there is no async generator (nor a race task draining it) at all.
         """
+        miss = self._miss(family, local, eager6=True)
+        if miss is not None:
+            try:
+                await miss.waiter
+            finally:
+                miss.settled()
+            batch = self._compose(host, local, miss.got, miss)
+            if not miss.out:
+                return batch, None
+            # A family is still out (rare): the general machinery streams it.
+            plans = [Plan(fam, WAIT, None, f) for f, fam in miss.out.items()]
+            rest = _Gather(self, [], plans, [], "")
+            return batch, self._later(host, local, rest)
         gather = self._gather(host, family, local)
         if gather.only_waits():
             got: dict[int, Outcome] = {}
@@ -156,6 +176,28 @@ class Lookup:
             fam, outcome = event
             if not isinstance(outcome, DNSError) and outcome:
                 yield self._compose(host, local, {fam: outcome}, gather)
+
+    def _miss(self, family: int, local: Local, *, eager6: bool = False) -> _Miss | None:
+        """The common miss, lean: nothing local, nothing cached, so every family
+        waits for its query (started or joined here). None: not that case."""
+        name = local.name
+        if local.found or self._cache.peek(name) is not None:
+            return None
+        miss = _Miss(self, self._config.resolution_delay, eager6)
+        sched = self._sched
+        flights = [sched.fetch(name, fam) for fam in FAMILIES[family]]
+        out = miss.out
+        for fam, flight in zip(FAMILIES[family], flights, strict=True):
+            if not flight.done():  # a closed engine answers at once
+                out[flight] = fam
+        for flight in flights:
+            if flight in out:
+                sched.listen(flight, miss)
+            else:
+                miss(flight)
+        if not out and not miss.waiter.done():
+            miss.waiter.set_result(None)
+        return miss
 
     def _gather(self, host: str, family: int, local: Local) -> _Gather:
         now = self._sched.clock()
@@ -220,8 +262,8 @@ class Lookup:
         assert r.error is not None
         return r.error
 
-    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome], gather: _Gather,
-                 family: int = AF_UNSPEC) -> tuple[Address, ...]:
+    def _compose(self, host: str, local: Local, got: Mapping[int, Outcome],
+                 gather: _Gather | _Miss, family: int = AF_UNSPEC) -> tuple[Address, ...]:
         addrs = [a for out in got.values() if not isinstance(out, DNSError) for a in out]
         if gather.kind:
             # Once per lookup: stale if any family was, else a hit, miss or local.
@@ -456,6 +498,67 @@ class _Gather:
         record = fut.result()
         return plan.family, self._lookup._now(record, self._lookup._sched.clock(), self.stale,
                                               landed=True)
+
+
+class _Miss:
+    """A lookup in the common miss: each family's query out, nothing known or stale.
+
+    What ``_Gather.settle`` does for it, with none of the general case's state:
+    the queries' landing calls it (``Scheduler.listen``), it takes each outcome,
+    and wakes the caller once every family landed or the Resolution Delay
+    ran out after the first addresses (with ``eager6``, at once after IPv6
+    addresses, as ``stream`` does).
+    """
+
+    __slots__ = ("_delay", "_delayed", "_eager6", "_lookup", "_settled", "got", "kind", "out",
+                 "stale", "waiter")
+
+    def __init__(self, lookup: Lookup, delay: float, eager6: bool) -> None:
+        self._lookup = lookup
+        self._delay = delay
+        self._delayed = False
+        self._eager6 = eager6
+        self._settled = False
+        self.got: dict[int, Outcome] = {}
+        self.out: dict[asyncio.Future[Record], int] = {}  # queries not landed -> family
+        self.kind = "misses"  # the Stats counter (see _Gather.kind)
+        self.stale: list[str] = []
+        self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def __call__(self, flight: asyncio.Future[Record]) -> None:
+        """A family's query landed."""
+        if self._settled:
+            return  # the caller has composed its answer
+        waiter = self.waiter
+        out = self.out
+        out.pop(flight, None)
+        try:
+            record = flight.result()
+            if record.kind == POSITIVE and record.error is None:
+                outcome: Outcome = record.answer()
+            else:
+                lookup = self._lookup
+                outcome = lookup._now(record, lookup._sched.clock(), self.stale, landed=True)
+        except Exception as exc:  # a bug: the caller gets it, rather than a hang
+            if not waiter.done():
+                waiter.set_exception(exc)
+            return
+        # Taken even when the caller was woken but has not run yet.
+        self.got[record.family] = outcome
+        if waiter.done():
+            return
+        if not out:
+            waiter.set_result(None)
+        elif not isinstance(outcome, DNSError) and outcome:
+            if self._delay <= 0 or (self._eager6 and record.family == AF_INET6):
+                waiter.set_result(None)
+            elif not self._delayed:
+                self._delayed = True
+                self._lookup.delays.add(waiter, self._delay)
+
+    def settled(self) -> None:
+        """The caller stopped waiting (answered or cancelled): later landings are ignored."""
+        self._settled = True
 
 
 class _Delays:

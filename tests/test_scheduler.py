@@ -345,3 +345,30 @@ async def test_a_failing_listener_does_not_strand_the_other_waiters() -> None:
     assert record.addrs == ("192.0.2.1",)
     assert heard == ["second"]
     assert [str(c["exception"]) for c in seen] == ["listener bug"]
+
+
+class CallingBackDNS(FakeDNS):
+    """A Fetcher like the engine's: ``send`` calls back, here at once when ``rule`` answers."""
+
+    calls_back = True
+
+    def send(self, name: str, family: int, on_reply: Callable[[Reply], None]) -> None:
+        fut = self.fetch(name, family)
+        if fut.done():
+            on_reply(fut.result())
+        else:
+            fut.add_done_callback(lambda f: on_reply(f.result()))
+
+
+async def test_a_family_answered_within_the_send_still_waits_for_the_other() -> None:
+    """One family lands before the other's query is even sent (a closed engine does
+    that): the lookup still waits for the second, then answers with both."""
+    clock = Clock()
+    dns = CallingBackDNS(clock, rule=lambda name, fam: ok(V4) if fam == AF_INET else None)
+    r = make(clock, dns)
+    task = asyncio.create_task(r.resolve("sync.test", AF_UNSPEC))
+    await settle()
+    assert not task.done()
+    dns.answer("sync.test", AF_INET6, ok(V6))
+    assert sorted(hosts(await asyncio.wait_for(task, 5))) == sorted([V4, V6])
+    await r.close()
