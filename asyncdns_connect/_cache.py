@@ -76,10 +76,6 @@ class Record:
             self._answer = got
         return got
 
-    def is_answer(self, addrs: object) -> bool:
-        """True if ``addrs`` is this record's ``answer()`` (the very tuple)."""
-        return addrs is self._answer and addrs is not None
-
     def stale_addrs(self, now: float) -> bool:
         """True if ``addrs`` may still be served although not fresh."""
         return bool(self.addrs) and now < self.stale_until

@@ -20,7 +20,7 @@ import socket
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
-from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, HostEntry, Record
+from ._cache import POSITIVE, STALE_ANSWER_TTL, HostCache, Record
 from ._config import ResolverConfig
 from ._errors import AddressPolicyError, DNSError, NoAddressError, pick_error
 from ._order import demote, order
@@ -275,19 +275,15 @@ class Lookup:
         if addrs:
             if not local.sort:
                 return tuple(addrs)
+            # Ordered here, not by making the cache's view: a name looked up once
+            # then keeps no view (three objects fewer for the garbage collector to
+            # walk, per name of a crawl); its first hit makes it.
             entry = self._cache.peek(local.name)
-            if entry is not None and not entry.failed:
-                # What just landed is usually what the cache's view holds (made
-                # now if need be: the next hit uses it), already ordered (RFC 6724
-                # never ties across families, so the order the families landed
-                # in cannot change it).
-                view = entry.view(family, self._sched.clock())
-                if view is not None and len(view.addrs) == len(addrs) and _landed(entry, got):
-                    return view.addrs
+            failed = entry.failed if entry is not None else None
             ordered = order(addrs, self._config.first_family_count) if len(addrs) > 1 else addrs
-            if entry is not None and entry.failed:
+            if failed:
                 now = self._sched.clock()
-                ordered = demote(ordered, {ip for ip, u in entry.failed.items() if u > now})
+                ordered = demote(ordered, {ip for ip, u in failed.items() if u > now})
             return tuple(ordered)
         errors = [out for out in got.values() if isinstance(out, DNSError)]
         err = pick_error(host, errors) if errors else NoAddressError.for_host(host, "no address")
@@ -615,19 +611,6 @@ class _Delays:
         if queue:
             self._at = queue[0][0]
             self._timer = loop.call_at(self._at, self._run)
-
-
-def _landed(entry: HostEntry, got: Mapping[int, Outcome]) -> bool:
-    """True if every outcome in ``got`` is its family's record's own answer, as landed.
-
-    Then a view of the entry with as many addresses holds exactly these.
-    """
-    records = entry.records
-    for fam, outcome in got.items():
-        r = records.get(fam)
-        if r is None or not r.is_answer(outcome):
-            return False
-    return True
 
 
 def _family_name(family: int) -> str:
