@@ -561,42 +561,63 @@ class _Delays:
     """The Resolution Delays of every lookup of one Lookup, on one loop timer.
 
     A miss arms its delay when its first family lands and almost always ends
-    it microseconds later, when the second lands in the same read. A timer per
-    lookup cost a TimerHandle, pushes and pops on the loop's heap (compared in
-    Python) and a cancellation; here an ended delay finds its waiter done. Only
-    the waiter is held, not the lookup: what outlives the lookup is small.
-    Delays of one length are added in time order, so a FIFO keeps them sorted:
-    a shorter one (a changed ``resolution_delay``) is put in its place.
+    it microseconds later, when the second lands in the same read. So a delay
+    is only queued once the callbacks of that read have run (one ``call_soon``
+    per read, not per lookup), and a lookup whose families all landed by then
+    queues none. A queued delay that ended early finds its waiter done; only
+    the waiter is held, not the lookup. Delays of one length are queued in
+    time order, so a FIFO keeps them sorted: a shorter one (a changed
+    ``resolution_delay``) is put in its place.
     """
 
-    __slots__ = ("_at", "_loop", "_queue", "_timer")
+    __slots__ = ("_arming", "_at", "_loop", "_queue", "_soon", "_timer")
 
     def __init__(self) -> None:
         self._queue: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._soon: list[tuple[asyncio.Future[None], float]] = []  # to queue after this read
+        self._arming = False  # _arm is scheduled
         self._timer: asyncio.TimerHandle | None = None
         self._at = 0.0  # when _timer runs
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, waiter: asyncio.Future[None], delay: float) -> None:
-        """Wake ``waiter`` (if not done by then) after ``delay`` seconds."""
+        """Wake ``waiter`` (if not done by then) ``delay`` seconds after the
+        callbacks running now (the rest of this read) have run."""
         loop = waiter.get_loop()
         if loop is not self._loop:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
             self._queue.clear()
+            self._soon.clear()
+            self._arming = False
             self._loop = loop
-        when = loop.time() + delay
+        self._soon.append((waiter, delay))
+        if not self._arming:
+            self._arming = True
+            loop.call_soon(self._arm)
+
+    def _arm(self) -> None:
+        self._arming = False
+        loop, soon = self._loop, self._soon
+        if loop is None or loop.is_closed() or not soon:
+            return
+        self._soon = []
+        now = loop.time()
         queue = self._queue
-        if not queue or queue[-1][0] <= when:
-            queue.append((when, waiter))
-        else:
-            queue.insert(bisect.bisect_right([w for w, _ in queue], when), (when, waiter))
-        if self._timer is None or self._at > when:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(when, self._run)
-            self._at = when
+        for waiter, delay in soon:
+            if waiter.done():
+                continue  # every family landed in the same read
+            when = now + delay
+            if not queue or queue[-1][0] <= when:
+                queue.append((when, waiter))
+            else:
+                queue.insert(bisect.bisect_right([w for w, _ in queue], when), (when, waiter))
+            if self._timer is None or self._at > when:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = loop.call_at(when, self._run)
+                self._at = when
 
     def _run(self) -> None:
         self._timer = None

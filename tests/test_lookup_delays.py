@@ -30,3 +30,17 @@ async def test_a_delay_whose_waiter_is_done_is_skipped() -> None:
     done_early.set_result(None)  # the second family landed first: the delay ended
     await asyncio.wait_for(later, 10)
     assert later.result() is None
+
+
+async def test_a_delay_ended_within_the_same_read_is_never_queued() -> None:
+    """The common miss: the second family lands in the same read as the first, so
+    the delay armed by the first never reaches the timer's queue."""
+    delays = _Delays()
+    loop = asyncio.get_running_loop()
+    ended_at_once, still_waiting = loop.create_future(), loop.create_future()
+    delays.add(ended_at_once, 0.05)
+    delays.add(still_waiting, 0.05)
+    ended_at_once.set_result(None)  # within the same callback, before the loop turns
+    await asyncio.sleep(0)
+    assert [waiter for _, waiter in delays._queue] == [still_waiting]
+    await asyncio.wait_for(still_waiting, 10)
