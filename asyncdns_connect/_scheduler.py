@@ -40,7 +40,7 @@ from ._errors import (
     ResolverClosedError,
     error_for_status,
 )
-from ._fetcher import NO_SOA, Fetcher, Reply
+from ._fetcher import NO_SOA, OK, Fetcher, Reply
 from ._policy import AddressPolicy
 from ._stats import Stats
 
@@ -113,19 +113,6 @@ class Scheduler:
             fetcher.fetch(name, family).add_done_callback(flight.reply_done)
         return flight
 
-    def _landed(self, flight: _Flight, reply: Reply) -> None:
-        key = flight.key
-        if self.inflight.get(key) is flight:
-            del self.inflight[key]
-        try:
-            record = self.store(key[0], key[1], reply, flight.started)
-        except Exception as exc:  # a bug: report it, but never leave waiters hanging
-            flight.get_loop().call_exception_handler(
-                {"message": "storing a DNS reply failed", "exception": exc})
-            record = self._unkept(key[0], key[1], _error(key[0], Reply(
-                _E.ARES_EBADRESP, reason=f"internal error: {exc!r}")))
-        flight.land(record)
-
     def listen(self, fut: asyncio.Future[Record],
                callback: Callable[[asyncio.Future[Record]], None]) -> None:
         """Call ``callback(fut)`` right when the pending ``fut`` is given its Record.
@@ -134,7 +121,13 @@ class Scheduler:
         must not ask DNS (it may run inside the engine's callback).
         """
         assert isinstance(fut, _Flight), "only fetch()'s futures are listened to"
-        fut.listen(callback)
+        # _Flight's listeners, set here: one call per family less on every miss.
+        if fut.listener is None:
+            fut.listener = callback
+        elif fut.more is None:
+            fut.more = [callback]
+        else:
+            fut.more.append(callback)
 
     def close(self) -> None:
         """Give every waiter a ResolverClosedError record; forget what is in flight."""
@@ -153,16 +146,16 @@ class Scheduler:
     def store(self, name: str, family: int, reply: Reply, started: float) -> Record:
         """Turn ``reply`` into a Record, keep it if the rules say so, and return it."""
         now = self.clock()
-        latency = max(0.0, now - started)
+        latency = now - started if now > started else 0.0
         if self._timed_out:
             self._timed_out.pop((name, family), None)
         entry = self.cache.get(name)
         prev = entry.records.get(family) if entry is not None else None
         cfg = self.config
-        if prev is not None:
-            latency = max(latency, prev.latency / 2)
+        if prev is not None and prev.latency / 2 > latency:
+            latency = prev.latency / 2
         status = reply.status
-        if reply.ok:
+        if status == OK:
             addrs, error = reply.addrs, None
             if self.policy is not None:
                 addrs = tuple(ip for ip in addrs if self.policy.allows(ip))
@@ -170,9 +163,10 @@ class Scheduler:
                     error = AddressPolicyError.for_host(
                         name, "every address is refused by the address policy")
             life = cfg.positive_life(reply.ttl)
-            record = Record(family, POSITIVE, addrs, error, life, now + life,
-                            now + life + cfg.stale_ttl if addrs else now + life,
-                            now + life - self._lead(life, latency), 0, latency)
+            expires = now + life
+            record = Record(family, POSITIVE, addrs, error, life, expires,
+                            expires + cfg.stale_ttl if addrs else expires,
+                            expires - self._lead(life, latency), 0, latency)
         elif status in _NEGATIVE:
             err = error_for_status(name, status)
             if status == _E.ARES_ENODATA:
@@ -195,7 +189,8 @@ class Scheduler:
             return record
         entry = self.cache.entry(name) if entry is None else entry
         entry.records[family] = record
-        entry.rebuild(now)
+        if entry.views:
+            entry.rebuild(now)
         return record
 
     def _failed(self, name: str, family: int, err: DNSError, entry: HostEntry | None,
@@ -332,8 +327,18 @@ class _Flight(asyncio.Future[Record]):
         self.more: list[Callable[[asyncio.Future[Record]], None]] | None = None
 
     def __call__(self, reply: Reply) -> None:
-        """The fetcher's ``on_reply``."""
-        self.sched._landed(self, reply)
+        """The fetcher's ``on_reply``: keep what the reply says, then land."""
+        sched, key = self.sched, self.key
+        if sched.inflight.get(key) is self:
+            del sched.inflight[key]
+        try:
+            record = sched.store(key[0], key[1], reply, self.started)
+        except Exception as exc:  # a bug: report it, but never leave waiters hanging
+            self.get_loop().call_exception_handler(
+                {"message": "storing a DNS reply failed", "exception": exc})
+            record = sched._unkept(key[0], key[1], _error(key[0], Reply(
+                _E.ARES_EBADRESP, reason=f"internal error: {exc!r}")))
+        self.land(record)
 
     def reply_done(self, reply: asyncio.Future[Reply]) -> None:
         """A plain fetcher's future is done."""
@@ -343,15 +348,7 @@ class _Flight(asyncio.Future[Record]):
             result = Reply(_E.ARES_EBADRESP, reason=repr(reply.exception()))
         else:
             result = reply.result()
-        self.sched._landed(self, result)
-
-    def listen(self, callback: Callable[[asyncio.Future[Record]], None]) -> None:
-        if self.listener is None:
-            self.listener = callback
-        elif self.more is None:
-            self.more = [callback]
-        else:
-            self.more.append(callback)
+        self(result)
 
     def land(self, record: Record) -> None:
         """Give the waiters ``record``; the listeners first hear of it now."""
