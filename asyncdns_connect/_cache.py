@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ._errors import DNSError, pick_error
 from ._order import demote, order, sort_destinations
@@ -57,24 +57,23 @@ class Record:
     prefetch_at: float
     failures: int = 0
     latency: float = 0.0
-    _answer: tuple[Address, ...] | None = field(default=None, repr=False, compare=False)
 
     def answer(self) -> tuple[Address, ...]:
         """``addrs`` as Addresses with this record's TTL, in RFC 6724 order.
 
-        Built once per record: the views and every lookup that lands on this
-        record share the tuple.
+        Made on each call, not kept: a name looked up once keeps only its
+        records' strings (which the garbage collector stops tracking), not
+        Address tuples it would walk for as long as the name is cached. The
+        views keep what hits need.
         """
-        got = self._answer
-        if got is None:
-            fam = _ENUM[self.family]
-            ttl = int(self.ttl)
-            # tuple.__new__: Address's own __new__ is Python code, run per address.
-            got = tuple([_new(Address, (ip, fam, ttl)) for ip in self.addrs])
-            if len(got) > 1:
-                got = tuple(sort_destinations(got))
-            self._answer = got
-        return got
+        fam = _ENUM[self.family]
+        ttl = int(self.ttl)
+        # tuple.__new__: Address's own __new__ is Python code, run per address.
+        addrs = self.addrs
+        if len(addrs) == 1:
+            return (_new(Address, (addrs[0], fam, ttl)),)
+        got = [_new(Address, (ip, fam, ttl)) for ip in addrs]
+        return tuple(sort_destinations(got)) if len(got) > 1 else tuple(got)
 
     def stale_addrs(self, now: float) -> bool:
         """True if ``addrs`` may still be served although not fresh."""
@@ -160,7 +159,8 @@ class HostEntry:
         stale = False
         for r in records:
             if r.kind == POSITIVE and r.error is None:
-                addrs.extend(r.answer())
+                fam, ttl = _ENUM[r.family], int(r.ttl)
+                addrs.extend([_new(Address, (ip, fam, ttl)) for ip in r.addrs])  # order() sorts
             elif r.kind == FAILURE and r.stale_addrs(now):
                 stale = True
                 addrs.extend(Address(ip, socket.AddressFamily(r.family), STALE_ANSWER_TTL)
