@@ -183,7 +183,8 @@ class Lookup:
         name = local.name
         if local.found or self._cache.peek(name) is not None:
             return None
-        miss = _Miss(self, self._config.resolution_delay, eager6)
+        miss = _Miss(self, self._config.resolution_delay, eager6,
+                     self._sched.loop or asyncio.get_running_loop())
         sched = self._sched
         flights = [sched.fetch(name, fam) for fam in FAMILIES[family]]
         out = miss.out
@@ -509,7 +510,8 @@ class _Miss:
     __slots__ = ("_delay", "_delayed", "_eager6", "_lookup", "_settled", "got", "kind", "out",
                  "stale", "waiter")
 
-    def __init__(self, lookup: Lookup, delay: float, eager6: bool) -> None:
+    def __init__(self, lookup: Lookup, delay: float, eager6: bool,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self._lookup = lookup
         self._delay = delay
         self._delayed = False
@@ -519,7 +521,7 @@ class _Miss:
         self.out: dict[asyncio.Future[Record], int] = {}  # queries not landed -> family
         self.kind = "misses"  # the Stats counter (see _Gather.kind)
         self.stale: list[str] = []
-        self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiter: asyncio.Future[None] = loop.create_future()
 
     def __call__(self, flight: asyncio.Future[Record]) -> None:
         """A family's query landed."""

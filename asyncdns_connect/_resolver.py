@@ -173,6 +173,7 @@ class Resolver:
             servers=c.nameservers, timeout=timeout, tries=tries, rotate=c.rotate),
             c.max_concurrent_queries)
         self._sched.fetcher = self._fake_fetcher or self._engine
+        self._sched.loop = loop
         return self._engine
 
     def _hosts_changed(self, names: set[str]) -> None:

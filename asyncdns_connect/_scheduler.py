@@ -85,6 +85,9 @@ class Scheduler:
         self.clock = clock
         self.policy = policy
         self.fetcher = fetcher
+        # The loop the fetcher runs on, set with it (asyncio.get_running_loop()
+        # is a system call, getpid, on Python 3.11 and older).
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.inflight: dict[tuple[str, int], _Flight] = {}
         # (name, family) -> the fetcher's reply count when its lookup timed out
         self._timed_out: dict[tuple[str, int], int] = {}
@@ -104,7 +107,7 @@ class Scheduler:
             return fut
         fetcher = self.fetcher
         assert fetcher is not None, "bind a fetcher first"
-        flight = _Flight(self, key, self.clock())
+        flight = _Flight(self, key, self.clock(), self.loop or asyncio.get_running_loop())
         # In flight before asking: a closed engine answers at once.
         self.inflight[key] = flight
         if getattr(fetcher, "calls_back", False):
@@ -317,8 +320,9 @@ class _Flight(asyncio.Future[Record]):
 
     __slots__ = ("key", "listener", "more", "sched", "started")
 
-    def __init__(self, sched: Scheduler, key: tuple[str, int], started: float) -> None:
-        super().__init__(loop=asyncio.get_running_loop())
+    def __init__(self, sched: Scheduler, key: tuple[str, int], started: float,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
         self.sched = sched
         self.key = key
         self.started = started
