@@ -139,6 +139,7 @@ class Transactions(ChannelSide):
         self._dues: list[tuple[float, int, int]] = []
         self._due_timer: asyncio.TimerHandle | None = None
         self._due_at = 0.0                      # when _due_timer runs
+        self._read_at = 0.0                     # when the socket read running now began
         self._reap_timer: asyncio.TimerHandle | None = None
         self._orphans = False
 
@@ -398,14 +399,22 @@ class Transactions(ChannelSide):
 
     def _read_answer(self, token: int, entry: tuple[_Fetch, _Conn, str, float], status: int,
                      dnsrec: Any) -> None:
-        self._forget(token)
         fetch, conn, asked, sent = entry
+        # _forget's work, inline (every reply takes it).
+        del self._jobs[token]
+        conn.pending -= 1
+        if fetch.done:
+            conn.orphans -= 1
+        else:
+            fetch.live -= 1
         if status not in _NO_REPLY:
-            # Only a reply measures the round trip (not c-ares reaping a timeout).
+            # Only a reply measures the round trip (not c-ares reaping a timeout);
+            # replies come from reading a socket, and the read's start times them.
             self.answers += 1
-            rtt = self._loop.time() - sent
-            conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
-            conn.rto = self._rto(conn.srtt)  # read per query sent: kept, not computed
+            rtt = self._read_at - sent
+            if rtt >= 0:
+                conn.srtt = rtt if not conn.srtt else 0.875 * conn.srtt + 0.125 * rtt
+                conn.rto = self._rto(conn.srtt)  # read per query sent: kept, not computed
         if fetch.done or asked != fetch.asked:
             return
         if status == SUCCESS or status in NEGATIVE:
@@ -503,11 +512,13 @@ class Transactions(ChannelSide):
 
     def _raw_read(self, pump: Pump, fd: int) -> None:
         if not self._closed:
+            self._read_at = self._loop.time()
             pump.owner.raw.process_fd(fd, False)
             self._after()
 
     def _raw_write(self, pump: Pump, fd: int) -> None:
         if not self._closed:
+            self._read_at = self._loop.time()
             pump.owner.raw.process_fd(fd, True)
             self._after()
 
