@@ -72,6 +72,15 @@ def sort_destinations(addrs: Sequence[Address]) -> list[Address]:
         return list(addrs)
     now = time.monotonic()
     routes = _routes
+    if len(addrs) == 2:
+        # The usual answer, one A and one AAAA: two keys, one comparison.
+        first, second = addrs
+        k1, k2 = routes.get(first.host), routes.get(second.host)
+        if k1 is None or k1[0] <= now:
+            k1 = _learn(first.host, now)
+        if k2 is None or k2[0] <= now:
+            k2 = _learn(second.host, now)
+        return [second, first] if k2[2] < k1[2] else [first, second]
 
     def key(addr: Address) -> int:
         entry = routes.get(addr.host)
