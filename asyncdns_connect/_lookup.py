@@ -65,10 +65,7 @@ class Lookup:
         """Every address of ``host`` in connect order, waiting per RFC 8305."""
         miss = self._miss(family, local)
         if miss is not None:
-            try:
-                await miss.waiter
-            finally:
-                miss.settled()
+            await miss.waiter
             return self._compose(host, local, miss.got, miss, family)
         gather = self._gather(host, family, local)
         delay = self._config.resolution_delay
@@ -106,10 +103,7 @@ class Lookup:
         """
         miss = self._miss(family, local, eager6=True)
         if miss is not None:
-            try:
-                await miss.waiter
-            finally:
-                miss.settled()
+            await miss.waiter
             batch = self._compose(host, local, miss.got, miss)
             if not miss.out:
                 return batch, None
@@ -507,8 +501,8 @@ class _Miss:
     addresses, as ``stream`` does).
     """
 
-    __slots__ = ("_delay", "_delayed", "_eager6", "_lookup", "_settled", "got", "kind", "out",
-                 "stale", "waiter")
+    __slots__ = ("_delay", "_delayed", "_eager6", "_lookup", "got", "kind", "out", "stale",
+                 "waiter")
 
     def __init__(self, lookup: Lookup, delay: float, eager6: bool,
                  loop: asyncio.AbstractEventLoop) -> None:
@@ -516,7 +510,6 @@ class _Miss:
         self._delay = delay
         self._delayed = False
         self._eager6 = eager6
-        self._settled = False
         self.got: dict[int, Outcome] = {}
         self.out: dict[asyncio.Future[Record], int] = {}  # queries not landed -> family
         self.kind = "misses"  # the Stats counter (see _Gather.kind)
@@ -524,9 +517,8 @@ class _Miss:
         self.waiter: asyncio.Future[None] = loop.create_future()
 
     def __call__(self, flight: asyncio.Future[Record]) -> None:
-        """A family's query landed."""
-        if self._settled:
-            return  # the caller has composed its answer
+        """A family's query landed (after the caller composed its answer, or was
+        cancelled, what it takes goes nowhere)."""
         waiter = self.waiter
         out = self.out
         out.pop(flight, None)
@@ -553,10 +545,6 @@ class _Miss:
             elif not self._delayed:
                 self._delayed = True
                 self._lookup.delays.add(waiter, self._delay)
-
-    def settled(self) -> None:
-        """The caller stopped waiting (answered or cancelled): later landings are ignored."""
-        self._settled = True
 
 
 class _Delays:

@@ -304,8 +304,7 @@ class Transactions(ChannelSide):
         resend = conn is not None
         if conn is None:
             conns = self._conns
-            conn = conns[(fetch.base + fetch.attempt) % len(conns)] if len(conns) > 1 \
-                else conns[0]
+            conn = conns[(fetch.base + fetch.attempt) % len(conns)]
         token = self._next_token
         self._next_token = token + 1
         if now is None:
@@ -399,14 +398,8 @@ class Transactions(ChannelSide):
 
     def _read_answer(self, token: int, entry: tuple[_Fetch, _Conn, str, float], status: int,
                      dnsrec: Any) -> None:
+        self._forget(token)
         fetch, conn, asked, sent = entry
-        # _forget's work, inline (every reply takes it).
-        del self._jobs[token]
-        conn.pending -= 1
-        if fetch.done:
-            conn.orphans -= 1
-        else:
-            fetch.live -= 1
         if status not in _NO_REPLY:
             # Only a reply measures the round trip (not c-ares reaping a timeout);
             # replies come from reading a socket, and the read's start times them.
