@@ -337,14 +337,8 @@ class _Gather:
                 return
             assert isinstance(fut, asyncio.Future)
             waiter = self._waiter
-            outcome: Outcome
             try:
-                record: Record = fut.result()
-                if record.kind == POSITIVE and record.error is None and not self._stale_at:
-                    # _take's common case, inline: fresh addresses, as landed.
-                    fam, outcome = self._waits.pop(fut).family, record.answer()
-                else:
-                    fam, outcome = self._take(fut)
+                fam, outcome = self._take(fut)
             except Exception as exc:  # a bug: the caller gets it, rather than a hang
                 if waiter is not None and not waiter.done():
                     waiter.set_exception(exc)
