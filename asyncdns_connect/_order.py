@@ -72,15 +72,6 @@ def sort_destinations(addrs: Sequence[Address]) -> list[Address]:
         return list(addrs)
     now = time.monotonic()
     routes = _routes
-    if len(addrs) == 2:
-        # The usual answer, one A and one AAAA: two keys, one comparison.
-        first, second = addrs
-        k1, k2 = routes.get(first.host), routes.get(second.host)
-        if k1 is None or k1[0] <= now:
-            k1 = _learn(first.host, now)
-        if k2 is None or k2[0] <= now:
-            k2 = _learn(second.host, now)
-        return [second, first] if k2[2] < k1[2] else [first, second]
 
     def key(addr: Address) -> int:
         entry = routes.get(addr.host)
@@ -88,6 +79,9 @@ def sort_destinations(addrs: Sequence[Address]) -> list[Address]:
             entry = _learn(addr.host, now)
         return entry[2]
 
+    if len(addrs) == 2:  # the usual answer, one A and one AAAA: one comparison
+        first, second = addrs
+        return [second, first] if key(second) < key(first) else [first, second]
     return sorted(addrs, key=key)
 
 
