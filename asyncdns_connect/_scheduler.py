@@ -192,8 +192,7 @@ class Scheduler:
             return record
         entry = self.cache.entry(name) if entry is None else entry
         entry.records[family] = record
-        if entry.views:
-            entry.rebuild(now)
+        entry.rebuild(now)
         return record
 
     def _failed(self, name: str, family: int, err: DNSError, entry: HostEntry | None,
